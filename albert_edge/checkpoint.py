@@ -1,0 +1,90 @@
+"""Hugging Face compatible checkpoint folders: config.json + model.safetensors (or a weights-only pytorch_model.bin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import AlbertConfig
+from .model import AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
+
+# Keys HF leaves out of the file because they alias other tensors (tied MLM decoder).
+TIED_KEYS = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+             "predictions.decoder.bias": "predictions.bias"}
+HEADS = {"classification": AlbertForSequenceClassification, "pretraining": AlbertForPreTraining}
+
+
+def save_pretrained(model: AlbertPreTrainedModel, directory: str | Path) -> Path:
+    """Write config.json and model.safetensors the way `transformers` does (tied aliases left out)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    config.extra["architectures"] = [type(model).__name__]
+    config.save(directory)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in TIED_KEYS}
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    return directory
+
+
+def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint folder. Never unpickles arbitrary objects."""
+    safetensors_path = directory / "model.safetensors"
+    bin_path = directory / "pytorch_model.bin"
+    if safetensors_path.is_file():
+        try:
+            return load_file(str(safetensors_path))
+        except (SafetensorError, OSError) as exc:
+            raise ValueError(f"{safetensors_path} is not a readable safetensors file ({exc}); re-save it") from exc
+    if bin_path.is_file():
+        try:
+            return torch.load(bin_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad or unsafe pickle
+            raise ValueError(f"{bin_path} could not be read as weights only ({exc}); "
+                             "convert it to model.safetensors") from exc
+    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}; "
+                            "point at a Hugging Face checkpoint folder")
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Raise one error that names every missing, unexpected and mis-shaped key."""
+    expected = model.state_dict()
+    problems = []
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+    for key in sorted(set(expected) & set(state)):
+        if expected[key].shape != state[key].shape:
+            problems.append(f"shape mismatch for {key}: checkpoint {tuple(state[key].shape)}, "
+                            f"config expects {tuple(expected[key].shape)}")
+    if problems:
+        raise ValueError("checkpoint does not match the model: " + "; ".join(problems))
+
+
+def load_pretrained(path: str | Path, head: str = "classification") -> AlbertPreTrainedModel:
+    """Load a checkpoint folder strictly into our model (`head`: classification or pretraining)."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; expected one of {', '.join(HEADS)}")
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {directory} does not exist")
+    config = AlbertConfig.load(directory)
+    model = HEADS[head](config)
+    state = read_state_dict(directory)
+    # Old checkpoints may carry buffers HF once saved; they hold no learned values.
+    state = {k: v for k, v in state.items()
+             if not k.endswith(("embeddings.position_ids", "embeddings.token_type_ids"))}
+    for alias, source in TIED_KEYS.items():
+        if alias in model.state_dict() and alias not in state and source in state:
+            state[alias] = state[source]
+    check_state_dict(model, state)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model
+

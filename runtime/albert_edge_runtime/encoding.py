@@ -1,0 +1,60 @@
+"""Text -> token ids with an explicit truncation strategy, shared by training, export and the runtime.
+
+`tokenizers` truncates only from one side; ALBERT on reviews does better keeping the head AND the tail of a long
+text (the verdict is often at the end), so the special tokens are added here around a cut content sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenizers import Tokenizer
+
+TRUNCATIONS = ("head", "head+tail")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    token_type_ids: list[int]
+    truncated: bool
+
+
+class TextEncoder:
+    """Wraps a `Tokenizer`: learns where its post-processor puts special tokens, then cuts content in between."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: str = "head+tail"):
+        if truncation not in TRUNCATIONS:
+            raise ValueError(f"unknown truncation {truncation!r}; expected one of {', '.join(TRUNCATIONS)}")
+        self.tokenizer = tokenizer
+        self.truncation = truncation
+        probe = tokenizer.encode("a")
+        mask = probe.special_tokens_mask
+        first = mask.index(0) if 0 in mask else len(mask)
+        last = len(mask) - mask[::-1].index(0) if 0 in mask else len(mask)
+        self.prefix = probe.ids[:first]
+        self.suffix = probe.ids[last:]
+        self.prefix_types = probe.type_ids[:first]
+        self.suffix_types = probe.type_ids[last:]
+        self.budget = max_length - len(self.prefix) - len(self.suffix)
+        if self.budget < 2:
+            raise ValueError(f"max_length {max_length} leaves no room for text next to the special tokens")
+        self.max_length = max_length
+
+    def _cut(self, ids: list[int]) -> tuple[list[int], bool]:
+        if len(ids) <= self.budget:
+            return ids, False
+        if self.truncation == "head":
+            return ids[: self.budget], True
+        head = (self.budget + 1) // 2  # head gets the extra token when the budget is odd
+        tail = self.budget - head
+        return ids[:head] + ids[len(ids) - tail:], True
+
+    def encode_batch(self, texts: list[str]) -> list[Encoded]:
+        out = []
+        for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False):
+            content, truncated = self._cut(enc.ids)
+            ids = self.prefix + content + self.suffix
+            types = self.prefix_types + [0] * len(content) + self.suffix_types
+            out.append(Encoded(ids, types, truncated))
+        return out
