@@ -1,0 +1,54 @@
+"""`albert-edge export`: checkpoint folder -> verified INT8 device bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to a shared-weight INT8 ONNX bundle, with an accuracy guard",
+                       description="Steps: export_fp32 (checked against PyTorch) -> optimize (fold, fuse, merge "
+                                   "identical weights) -> quantize (dynamic INT8) -> verify (fp32 vs int8 on held-out "
+                                   "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json).")
+    p.add_argument("checkpoint", type=Path, help="HF-style folder: config.json, model.safetensors, tokenizer files")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist or be empty)")
+    p.add_argument("--verify-data", default="auto",
+                   help="held-out data: reviews-dev, random, or a UTF-8 file with one text per line "
+                        "('label<TAB>text' lines give accuracy). auto: reviews-dev for checkpoints trained by "
+                        "albert-edge (training.json present), else random")
+    p.add_argument("--max-drop", type=float, default=0.5, help="allowed INT8 accuracy drop in points (default 0.5)")
+    p.add_argument("--fallback-limit", type=int, default=4,
+                   help="at most this many shared weights kept fp32 by the guard before failing (default 4)")
+    p.add_argument("--keep-fp32", action="append", default=[], metavar="PATTERN",
+                   help="node name pattern (fnmatch) kept fp32, e.g. '*classifier*'; repeatable")
+    p.add_argument("--max-length", type=int, default=256, help="tokens per text, specials included (default 256)")
+    p.add_argument("--truncation", choices=["head", "head+tail"], default="head+tail")
+    p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True,
+                   help="per-output-channel weight scales (default on)")
+    p.add_argument("--quantize-embeddings", action=argparse.BooleanOptionalAction, default=True,
+                   help="store embedding tables as INT8 too (default on; they are most of a small model)")
+    p.add_argument("--fuse-attention", action=argparse.BooleanOptionalAction, default=False,
+                   help="onnxruntime attention fusion (off: it copies QKV weights per layer)")
+    p.set_defaults(handler=run_export_command)
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from .pipeline import ExportOptions, run_export
+
+    verify_data = args.verify_data
+    if verify_data == "auto":
+        verify_data = "reviews-dev" if (args.checkpoint / "training.json").is_file() else "random"
+    options = ExportOptions(checkpoint=args.checkpoint, out=args.out, max_drop=args.max_drop,
+                            verify_data=verify_data, max_length=args.max_length, truncation=args.truncation,
+                            per_channel=args.per_channel, quantize_embeddings=args.quantize_embeddings,
+                            keep_fp32=args.keep_fp32, fallback_limit=args.fallback_limit,
+                            fuse_attention=args.fuse_attention,
+                            command="albert-edge " + shlex.join(sys.argv[1:]))
+    out = run_export(options)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    print(json.dumps({"bundle": str(out), **manifest["metrics"]}))
+    return 0

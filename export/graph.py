@@ -1,0 +1,161 @@
+"""Graph facts and fixes that no library offers for ALBERT: merging identical initializers, and a coverage check
+that cannot be fooled (every weight matrix int8, no weight re-quantized at run time, no duplicate bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+LARGE_FP32_BYTES = 64 * 1024
+
+
+def dedupe_initializers(model: onnx.ModelProto) -> int:
+    """Merge initializers with identical dtype, shape and bytes into one; returns how many were dropped.
+
+    Exporters and fusions copy a shared ALBERT weight per layer; hashing the bytes restores one copy.
+    """
+    keep: dict[tuple, str] = {}
+    rename: dict[str, str] = {}
+    survivors = []
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        key = (array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest())
+        if key in keep:
+            rename[init.name] = keep[key]
+        else:
+            keep[key] = init.name
+            survivors.append(init)
+    if not rename:
+        return 0
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(survivors)
+    for node in _all_nodes(model.graph):
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    for out in model.graph.output:
+        if out.name in rename:
+            raise ValueError(f"graph output {out.name} is a duplicated initializer; cannot merge it")
+    return len(rename)
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _all_nodes(attr.g)
+
+
+@dataclass
+class Coverage:
+    weight_matmuls: int = 0
+    int8_weight_matmuls: int = 0
+    fp32_weights: list[str] = field(default_factory=list)  # fp32 weight matrices above LARGE_FP32_BYTES
+    dynamic_quantized_weights: list[str] = field(default_factory=list)
+    duplicate_initializers: list[tuple[str, str]] = field(default_factory=list)
+    initializer_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.fp32_weights or self.dynamic_quantized_weights or self.duplicate_initializers)
+
+
+def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Coverage:
+    """Inspect every weight-consuming node. `allowed_fp32`: weights deliberately kept fp32 by the accuracy guard."""
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    result = Coverage(initializer_bytes=sum(numpy_helper.to_array(i).nbytes for i in inits.values()))
+    for node in model.graph.node:
+        if node.op_type not in WEIGHT_OPS:
+            continue
+        weights = [_weight_source(name, inits, producers) for name in node.input[1:2]]
+        for weight in weights:
+            if weight is None:
+                continue  # activation x activation (attention scores): not a weight
+            result.weight_matmuls += 1
+            kind, init = weight
+            if kind == "dynamic":
+                result.dynamic_quantized_weights.append(init.name)
+            elif init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+                result.int8_weight_matmuls += 1
+            elif numpy_helper.to_array(init).nbytes > LARGE_FP32_BYTES and init.name not in allowed_fp32:
+                result.fp32_weights.append(init.name)
+    seen: dict[tuple, str] = {}
+    for init in inits.values():
+        array = numpy_helper.to_array(init)
+        if array.size < 2:
+            continue  # scalars (zero points, scales) legitimately repeat
+        key = (array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest())
+        if key in seen:
+            result.duplicate_initializers.append((seen[key], init.name))
+        seen.setdefault(key, init.name)
+    return result
+
+
+def _weight_source(name, inits, producers, depth: int = 0):
+    """Follow Identity/Transpose/Cast/DequantizeLinear back to an initializer; flag DynamicQuantizeLinear."""
+    if name in inits:
+        return ("const", inits[name])
+    node = producers.get(name)
+    if node is None or depth > 4:
+        return None
+    if node.op_type == "DynamicQuantizeLinear":
+        source = _weight_source(node.input[0], inits, producers, depth + 1)
+        return ("dynamic", source[1]) if source else None
+    if node.op_type in ("Identity", "Transpose", "Cast", "DequantizeLinear", "Reshape"):
+        return _weight_source(node.input[0], inits, producers, depth + 1)
+    return None
+
+
+def count_parameters_bytes(model: onnx.ModelProto) -> dict[str, int]:
+    by_type: dict[str, int] = defaultdict(int)
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        by_type[str(array.dtype)] += int(array.nbytes)
+    return dict(by_type)
+
+
+def unique_weight_count(model: onnx.ModelProto) -> int:
+    return int(sum(np.prod(i.dims) for i in model.graph.initializer))
+
+
+def compact_names(model: onnx.ModelProto) -> None:
+    """Short tensor and node names. Exported names like '/albert/encoder/.../query/MatMul_output_0_quantized'
+    cost ~0.3 MB on albert-base, a few % of an INT8 file; graph inputs and outputs keep their contract names."""
+    graph = model.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    mapping: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return mapping.setdefault(name, _base36(len(mapping)))
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for node in graph.node:
+        node.name = ""  # optional in ONNX; exclusion patterns were applied before this step
+        node.doc_string = ""
+        for j, name in enumerate(node.input):
+            node.input[j] = short(name)
+        for j, name in enumerate(node.output):
+            node.output[j] = short(name)
+    del graph.value_info[:]  # recomputed by onnxruntime at load; only adds bytes here
+    graph.doc_string = ""
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return "_" + out

@@ -1,0 +1,48 @@
+"""Step 2: fold Identity/Transpose on weights (onnxruntime basic level), apply the transformer fusions that help
+at batch 1 on CPU, then merge identical initializers so each shared ALBERT weight is stored once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+from onnxruntime.transformers.fusion_options import FusionOptions
+from onnxruntime.transformers.optimizer import optimize_model
+
+from .graph import dedupe_initializers
+
+
+def fold_constants(in_path: Path, out_path: Path) -> Path:
+    """onnxruntime's basic level: constant folding, Identity elimination. Output uses standard ONNX ops only."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(out_path)
+    ort.InferenceSession(str(in_path), options, providers=["CPUExecutionProvider"])
+    return out_path
+
+
+def fuse(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_attention: bool) -> Path:
+    """LayerNorm / SkipLayerNorm / Gelu fusions. Attention fusion stays off by default: it builds a private
+    QKV weight per layer (11 copies for albert-base) and was not faster at one thread here."""
+    options = FusionOptions("bert")
+    options.enable_attention = fuse_attention
+    options.enable_embed_layer_norm = False  # keeps the embedding Gather visible to the quantizer
+    model = optimize_model(str(in_path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                           optimization_options=options, opt_level=0)
+    model.save_model_to_file(str(out_path))
+    return out_path
+
+
+def optimize(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_attention: bool) -> int:
+    """Returns the number of duplicated initializers merged away."""
+    folded = out_path.with_suffix(".folded.tmp.onnx")
+    try:
+        fold_constants(in_path, folded)
+        fuse(folded, out_path, num_heads, hidden_size, fuse_attention)
+    finally:
+        folded.unlink(missing_ok=True)
+    model = onnx.load(str(out_path))
+    merged = dedupe_initializers(model)
+    onnx.save(model, str(out_path))
+    return merged

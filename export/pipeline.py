@@ -1,0 +1,185 @@
+"""The export pipeline: export_fp32 -> optimize -> quantize -> verify (guard, fallback) -> bundle."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from tqdm import tqdm
+
+from albert_edge.checkpoint import load_pretrained
+from albert_edge.tokenization import load_tokenizer
+from albert_edge_runtime.encoding import TextEncoder
+
+from .bundle import write_bundle
+from .contract import OPSET
+from .fp32 import check_fp32, export_fp32, random_feeds
+from .graph import compact_names, coverage
+from .optimize import optimize
+from .quantize import nodes_matching, nodes_using, quantize
+from .verify import Verification, logits_of, compare
+
+
+class AccuracyGuardError(RuntimeError):
+    """INT8 lost more accuracy than allowed and the fallback could not recover it."""
+
+
+@dataclass
+class ExportOptions:
+    checkpoint: Path
+    out: Path
+    max_drop: float  # accuracy points the INT8 model may lose against fp32 on the held-out data
+    verify_data: str  # "reviews-dev", "random", or a file: one text per line, optional "label<TAB>text"
+    max_length: int
+    truncation: str
+    per_channel: bool
+    quantize_embeddings: bool
+    keep_fp32: list[str] = field(default_factory=list)  # node name patterns always kept fp32
+    fallback_limit: int = 4  # at most this many shared weights kept fp32 by the guard
+    fuse_attention: bool = False
+    command: str = ""
+
+
+def held_out(options: ExportOptions, tokenizer, labels: list[str]) -> tuple[list[str], list[int] | None]:
+    if options.verify_data == "reviews-dev":
+        from albert_edge.data import load_reviews
+
+        dev = load_reviews().dev
+        return dev.texts, dev.labels
+    if options.verify_data == "random":
+        rng = random.Random(0)
+        vocab = [t.lstrip("#▁") for t in tokenizer.get_vocab() if not t.startswith("[")]
+        return [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 60))) for _ in range(300)], None
+    path = Path(options.verify_data)
+    if not path.is_file():
+        raise FileNotFoundError(f"verify data {path} not found; give reviews-dev, random or a text file")
+    return _read_text_file(path, labels)
+
+
+def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int] | None]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if lines and all("\t" in line for line in lines):
+        pairs = [line.split("\t", 1) for line in lines]
+        unknown = sorted({lab for lab, _ in pairs} - set(labels))
+        if unknown:
+            raise ValueError(f"{path}: unknown labels {unknown}; expected one of {labels}")
+        return [text for _, text in pairs], [labels.index(lab) for lab, _ in pairs]
+    return lines, None
+
+
+def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, truth, pad_id,
+                     weights: list[str]) -> tuple[Path, Verification, list[str]]:
+    """Quantize; while the drop exceeds the guard, keep the most sensitive shared weight fp32 (measured)."""
+    model = onnx.load(str(work / "opt.onnx"), load_external_data=False)
+    base_excluded = nodes_matching(model, options.keep_fp32)
+    kept: list[str] = []
+
+    def attempt(extra: list[str], name: str) -> tuple[Path, Verification]:
+        out = work / f"{name}.onnx"
+        quantize(work / "opt.onnx", out, options.per_channel, options.quantize_embeddings,
+                 base_excluded + nodes_using(model, kept + extra))
+        return out, compare(fp32_logits, logits_of(out, encoded, pad_id), truth)
+
+    path, result = attempt([], "int8")
+    while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:
+        trials = {w: attempt([w], f"try{i}") for i, w in enumerate(tqdm(
+            [w for w in weights if w not in kept], desc=f"guard: drop {result.drop_points:.2f} pt, probing"))}
+        best = min(trials, key=lambda w: (trials[w][1].drop_points, trials[w][1].max_logit_error))
+        kept.append(best)
+        path, result = trials[best]
+    if result.drop_points > options.max_drop:
+        raise AccuracyGuardError(
+            f"INT8 loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) even with "
+            f"{len(kept)} weights kept fp32 ({', '.join(kept) or 'none'}); raise --max-drop or --fallback-limit, "
+            "or keep more nodes with --keep-fp32")
+    return path, result, kept
+
+
+def matmul_weights(path: Path) -> list[str]:
+    model = onnx.load(str(path))
+    inits = {i.name for i in model.graph.initializer}
+    return sorted({n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits})
+
+
+def torch_names(model, path: Path) -> dict[str, str]:
+    """ONNX initializer name -> PyTorch parameter name, matched by bytes (MatMul weights are W transposed)."""
+    from onnx import numpy_helper
+
+    by_bytes = {}
+    for name, p in model.state_dict().items():
+        array = p.detach().numpy()
+        by_bytes[array.tobytes()] = name
+        if array.ndim == 2:
+            by_bytes[array.T.copy().tobytes()] = name
+    return {i.name: by_bytes.get(numpy_helper.to_array(i).tobytes(), i.name)
+            for i in onnx.load(str(path)).graph.initializer}
+
+
+def run_export(options: ExportOptions) -> Path:
+    """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed."""
+    if options.out.exists() and (not options.out.is_dir() or any(options.out.iterdir())):
+        raise FileExistsError(f"{options.out} exists and is not empty; choose a new folder or remove it")
+    steps = tqdm(total=5, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
+    model = load_pretrained(options.checkpoint)
+    tokenizer = load_tokenizer(options.checkpoint)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    pad_id = model.config.pad_token_id
+    encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
+    texts, truth = held_out(options, tokenizer, labels)
+    encoded = encoder.encode_batch(texts)
+    with tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
+        work = Path(tmp)
+        steps.set_postfix_str("export_fp32")
+        export_fp32(model, work / "fp32.onnx", OPSET)
+        real = [dict(zip(("input_ids", "attention_mask", "token_type_ids"), _np_batch(encoded[:16], pad_id)))]
+        fp32_error = check_fp32(model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s)
+                                                              for s in range(2)] + real)
+        steps.update(1)
+        steps.set_postfix_str("optimize")
+        merged = optimize(work / "fp32.onnx", work / "opt.onnx", model.config.num_attention_heads,
+                          model.config.hidden_size, options.fuse_attention)
+        steps.update(1)
+        steps.set_postfix_str("quantize + verify")
+        fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id)
+        int8_path, result, kept = guarded_quantize(options, work, fp32_logits, encoded, truth, pad_id,
+                                                   matmul_weights(work / "opt.onnx"))
+        steps.update(2)
+        steps.set_postfix_str("bundle")
+        final = onnx.load(str(int8_path))
+        check = coverage(final, allowed_fp32=set(kept))
+        compact_names(final)
+        onnx.save(final, str(work / "final.onnx"))
+        names = torch_names(model, work / "opt.onnx")
+        details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
+                           work / "final.onnx")
+        out = write_bundle(options.out, work / "final.onnx", tokenizer.to_str(), labels, options.max_length,
+                           options.truncation, pad_id, details)
+        steps.update(1)
+        steps.close()
+    return out
+
+
+def _np_batch(encoded, pad_id):
+    from albert_edge_runtime.session import feeds_for
+
+    feeds = feeds_for(encoded, ("input_ids", "attention_mask", "token_type_ids"), pad_id)
+    return feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"]
+
+
+def _details(options, model, result, kept, merged, fp32_error, check, final_path) -> dict:
+    params = sum(p.numel() for p in model.parameters())
+    size = final_path.stat().st_size
+    return {
+        "metrics": {"verify": {"data": options.verify_data, **result.to_dict()},
+                    "fp32_vs_pytorch_max_abs": fp32_error,
+                    "parameters": params, "model_bytes": size, "bytes_per_parameter": round(size / params, 4)},
+        "quantization": {"mode": "dynamic-int8", "per_channel": options.per_channel,
+                         "embeddings_int8": options.quantize_embeddings, "keep_fp32_patterns": options.keep_fp32,
+                         "kept_fp32_by_guard": kept, "max_drop_points": options.max_drop,
+                         "duplicate_initializers_merged": merged,
+                         "weight_matmuls": check.weight_matmuls, "int8_weight_matmuls": check.int8_weight_matmuls},
+        "export": {"command": options.command, "checkpoint": str(options.checkpoint)},
+    }

@@ -1,0 +1,54 @@
+"""Step 4: fp32 vs int8 on held-out data: accuracy (with labels), agreement and max logit error."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from albert_edge_runtime.encoding import Encoded
+from albert_edge_runtime.session import SessionOptions, make_session, run_logits
+
+REFERENCE_OPTIONS = SessionOptions(threads=0, arena=True, memory_pattern=False, prepacking=True, optimization="all")
+
+
+@dataclass
+class Verification:
+    count: int
+    agreement: float
+    max_logit_error: float
+    fp32_accuracy: float | None
+    int8_accuracy: float | None
+
+    @property
+    def drop_points(self) -> float:
+        """Accuracy drop in points; without labels, the disagreement rate bounds it."""
+        if self.fp32_accuracy is not None and self.int8_accuracy is not None:
+            return 100.0 * (self.fp32_accuracy - self.int8_accuracy)
+        return 100.0 * (1.0 - self.agreement)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "drop_points": round(self.drop_points, 3)}
+
+
+def logits_of(model_path: Path, encoded: list[Encoded], pad_id: int) -> np.ndarray:
+    session = make_session(str(model_path), REFERENCE_OPTIONS)
+    return run_logits(session, encoded, pad_id, max_batch=64)
+
+
+def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] | None) -> Verification:
+    fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
+    truth = np.asarray(labels) if labels is not None else None
+    return Verification(
+        count=len(fp32_pred),
+        agreement=float(np.mean(fp32_pred == int8_pred)),
+        max_logit_error=float(np.abs(fp32_logits - int8_logits).max()),
+        fp32_accuracy=None if truth is None else float(np.mean(fp32_pred == truth)),
+        int8_accuracy=None if truth is None else float(np.mean(int8_pred == truth)),
+    )
+
+
+def verify(fp32_path: Path, int8_path: Path, encoded: list[Encoded], labels: list[int] | None,
+           pad_id: int) -> Verification:
+    return compare(logits_of(fp32_path, encoded, pad_id), logits_of(int8_path, encoded, pad_id), labels)

@@ -1,0 +1,143 @@
+"""`albert-edge-run bench`: latency, throughput, load time, cold start and peak RSS, with the machine described,
+so reports from two devices compare. Only this package's dependencies are used."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .classifier import SentimentClassifier
+from .encoding import Encoded
+from .session import run_logits
+
+SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个产品，它让我感到非常满意", "物流很快，包装也很好，下次还来",
+                "房间很小，隔音差，早餐种类少，不推荐", "性价比很高，屏幕清晰，电池也耐用",
+                "客服态度恶劣，退货流程拖了两个星期，再也不会买了", "一般般吧，没有想象中那么好，但价格便宜"]
+
+
+def describe_machine(threads: int) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key = line.split(":")[0].strip().lower()
+            if key in ("model name", "hardware", "model", "cpu part") and not cpu:
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {"cpu": cpu or "unknown", "arch": platform.machine(), "cores": os.cpu_count(),
+            "system": platform.platform(), "python": platform.python_version(),
+            "onnxruntime": ort.__version__, "threads": threads}
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples) * 1000.0
+    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "p99_ms": float(np.percentile(ms, 99)), "runs": len(samples)}
+
+
+def latency_at(clf: SentimentClassifier, length: int, iterations: int, warmup: int) -> dict[str, float]:
+    rng = random.Random(length)
+    vocab = clf.encoder.tokenizer.get_vocab_size()
+    prefix, suffix = clf.encoder.prefix, clf.encoder.suffix
+    content = [rng.randrange(5, vocab) for _ in range(max(1, length - len(prefix) - len(suffix)))]
+    row = [Encoded(prefix + content + suffix, [0] * (len(prefix) + len(content) + len(suffix)), False)]
+    samples = []
+    for i in range(warmup + iterations):
+        start = time.perf_counter()
+        run_logits(clf.session, row, clf.pad_id)
+        if i >= warmup:
+            samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+def throughput(clf: SentimentClassifier, texts: list[str], batch_size: int, rounds: int) -> float:
+    clf.predict(texts[:batch_size], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    for _ in range(rounds):
+        clf.predict(texts, batch_size=batch_size)
+    return len(texts) * rounds / (time.perf_counter() - start)
+
+
+COLD_START = """
+import resource, sys, time
+t0 = time.perf_counter()
+from albert_edge_runtime import SentimentClassifier
+clf = SentimentClassifier.load(sys.argv[1] if sys.argv[1] != "-" else None, threads=int(sys.argv[2]))
+clf.predict(["这个产品很好"])
+first = time.perf_counter() - t0
+texts = [line for line in open(sys.argv[3], encoding="utf-8").read().splitlines() if line.strip()]
+clf.predict(texts)
+print(first, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+"""
+
+
+def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, float]:
+    """A fresh process: import + load + first prediction, then peak RSS after classifying the texts."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", COLD_START, bundle or "-", str(threads), str(texts_file)],
+                         check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    first, rss = (float(x) for x in out.stdout.split())
+    return {"process_wall_s": wall, "import_load_first_prediction_s": first, "peak_rss_mib": rss}
+
+
+def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[int], iterations: int,
+              warmup: int, batch_sizes: list[int], texts_file: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    clf = SentimentClassifier.load(bundle, threads=threads)
+    load_s = time.perf_counter() - start
+    return {
+        "machine": describe_machine(threads),
+        "bundle": str(clf.bundle.root), "model_bytes": len(clf.bundle.model_bytes),
+        "load_s": load_s,
+        "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in lengths},
+        "real_text_latency": _real_latency(clf, texts, iterations),
+        "throughput_texts_per_s": {str(b): throughput(clf, texts, b, rounds=2) for b in batch_sizes},
+        "cold_start": cold_start(bundle, threads, texts_file),
+        "texts": len(texts),
+    }
+
+
+def _real_latency(clf: SentimentClassifier, texts: list[str], iterations: int) -> dict[str, float]:
+    samples = []
+    for text in (texts * (iterations // max(1, len(texts)) + 1))[:max(iterations, len(texts))]:
+        start = time.perf_counter()
+        clf.predict([text])
+        samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Human lines: B relative to A for each latency and throughput figure."""
+    lines = [f"A: {a['machine']['cpu']} ({a['machine']['arch']}, {a['machine']['threads']} threads)",
+             f"B: {b['machine']['cpu']} ({b['machine']['arch']}, {b['machine']['threads']} threads)"]
+    for n, la in a["latency_by_length"].items():
+        lb = b["latency_by_length"].get(n)
+        if lb:
+            lines.append(f"latency seq {n:>4}: p50 {la['p50_ms']:.2f} -> {lb['p50_ms']:.2f} ms "
+                         f"(B/A {lb['p50_ms'] / la['p50_ms']:.2f}x)")
+    for bs, ta in a["throughput_texts_per_s"].items():
+        tb = b["throughput_texts_per_s"].get(bs)
+        if tb:
+            lines.append(f"throughput batch {bs:>3}: {ta:.0f} -> {tb:.0f} texts/s (B/A {tb / ta:.2f}x)")
+    ca, cb = a["cold_start"], b["cold_start"]
+    lines.append(f"cold start: {ca['import_load_first_prediction_s']:.3f} -> {cb['import_load_first_prediction_s']:.3f} s;"
+                 f" peak RSS {ca['peak_rss_mib']:.1f} -> {cb['peak_rss_mib']:.1f} MiB")
+    return lines
+
+
+def load_report(path: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read bench report {path} ({exc}); pass files written by `bench --json`") from exc

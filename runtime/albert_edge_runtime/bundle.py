@@ -1,0 +1,94 @@
+"""Reading a bundle directory safely: manifest checked, paths kept inside, every file's sha256 verified
+BEFORE onnxruntime or tokenizers see a byte."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id",
+                 "files")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be trusted or used; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    manifest: dict[str, Any]
+    model_bytes: bytes
+    tokenizer_json: str
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _inside(root: Path, name: object) -> Path:
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise BundleError(f"manifest names {name!r}: file names must be relative paths inside the bundle")
+    path = root / name
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise BundleError(f"{name!r} is a link or leads outside the bundle {root}; copy the real file in")
+    return path
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise BundleError(f"{path} not found; a bundle is a folder written by `albert-edge export`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); re-export the bundle") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path} must hold a JSON object; re-export the bundle")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"{path} lacks {', '.join(missing)}; re-export the bundle")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise BundleError(f"bundle format_version {manifest['format_version']!r} is not supported by this runtime "
+                          f"(supports {FORMAT_VERSION}); install the albert-edge-runtime matching the exporter")
+    return manifest
+
+
+def _read_verified(root: Path, name: str, files: dict[str, Any]) -> bytes:
+    path = _inside(root, name)
+    entry = files.get(name)
+    if not isinstance(entry, dict) or "sha256" not in entry:
+        raise BundleError(f"manifest has no sha256 for {name!r}; re-export the bundle")
+    if not path.is_file():
+        raise BundleError(f"{path} is missing from the bundle; copy the whole bundle folder")
+    data = path.read_bytes()
+    if sha256_hex(data) != entry["sha256"]:
+        raise BundleError(f"{path} is corrupt or was changed: sha256 {sha256_hex(data)[:16]}... does not match "
+                          f"the manifest's {str(entry['sha256'])[:16]}...; copy the bundle again")
+    return data
+
+
+def read_bundle(root: str | Path) -> Bundle:
+    root = Path(root)
+    if not root.is_dir():
+        raise BundleError(f"bundle folder {root} does not exist")
+    manifest = _read_manifest(root)
+    files = manifest["files"] if isinstance(manifest["files"], dict) else {}
+    model = _read_verified(root, manifest["model"], files)
+    tokenizer = _read_verified(root, manifest["tokenizer"], files)
+    try:
+        tokenizer_json = tokenizer.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"{manifest['tokenizer']} is not UTF-8 text; re-export the bundle") from exc
+    labels = manifest["labels"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise BundleError("manifest labels must be a non-empty list of strings; re-export the bundle")
+    return Bundle(root, manifest, model, tokenizer_json)

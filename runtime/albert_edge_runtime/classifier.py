@@ -1,0 +1,93 @@
+"""The public API: `SentimentClassifier.load(...)` then `predict(texts)`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from .bundle import Bundle, BundleError, read_bundle
+from .encoding import TextEncoder
+from .session import SessionOptions, make_session, run_logits, softmax
+
+MAX_BATCH_ITEMS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float  # probability of `label`
+    probabilities: dict[str, float] = field(repr=False)
+    truncated: bool = False  # the text was longer than the model's max length and was cut (head+tail)
+
+
+def default_bundle_path() -> Path:
+    return Path(str(resources.files("albert_edge_runtime") / "default_bundle"))
+
+
+class SentimentClassifier:
+    """Thread-safe: one instance may serve many threads (onnxruntime's `run` is thread-safe)."""
+
+    def __init__(self, bundle: Bundle, options: SessionOptions):
+        self.bundle = bundle
+        self.options = options
+        self.labels = bundle.labels
+        try:
+            tokenizer = Tokenizer.from_str(bundle.tokenizer_json)
+        except Exception as exc:  # tokenizers raises bare Exception on malformed JSON
+            raise BundleError(f"tokenizer in {bundle.root} cannot be loaded ({exc}); re-export the bundle") from exc
+        manifest = bundle.manifest
+        self.encoder = TextEncoder(tokenizer, int(manifest["max_length"]), manifest["truncation"])
+        self.pad_id = int(manifest["pad_token_id"])
+        self.session = make_session(bundle.model_bytes, options)
+        outputs = self.session.get_outputs()[0].shape
+        if isinstance(outputs[-1], int) and outputs[-1] != len(self.labels):
+            raise BundleError(f"model has {outputs[-1]} outputs but the manifest lists {len(self.labels)} labels")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = False,
+             memory_pattern: bool = False, prepacking: bool = True, optimization: str = "all") -> SentimentClassifier:
+        """Load a bundle folder (default: the model shipped inside this package)."""
+        options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,
+                                 prepacking=prepacking, optimization=optimization)
+        return cls(read_bundle(default_bundle_path() if path is None else path), options)
+
+    def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
+        """One Prediction per text, in input order."""
+        items = _checked_texts(texts)
+        if not items:
+            return []
+        encoded = self.encoder.encode_batch(items)
+        probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size))
+        return [self._prediction(p, e.truncated) for p, e in zip(probs, encoded)]
+
+    def _prediction(self, probs: np.ndarray, truncated: bool) -> Prediction:
+        best = int(probs.argmax())
+        return Prediction(self.labels[best], float(probs[best]),
+                          {label: float(p) for label, p in zip(self.labels, probs)}, truncated)
+
+
+def _checked_texts(texts: Iterable[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("predict takes a list of texts; wrap a single text in a list: predict([text])")
+    items = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"item {i} is {type(text).__name__}, not str; pass texts only")
+        if i >= MAX_BATCH_ITEMS:
+            raise ValueError(f"more than {MAX_BATCH_ITEMS} texts in one call; split the input into chunks")
+        # Lone surrogates cannot be encoded to UTF-8 by the tokenizer; replace them rather than crash.
+        items.append(text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text)
+    return items
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -1,0 +1,114 @@
+"""`albert-edge-run`: predict and bench with only the runtime installed. Errors: one line on stderr, exit 1
+(usage errors exit 2, from argparse)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .bundle import BundleError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", default=None, help="bundle folder (default: the model shipped in this package)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads; 0 = all cores (default 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="albert-edge-run", description="Run albert-edge sentiment bundles.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="classify texts given as arguments or in a file (one per line)")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+    p.add_argument("--batch-size", type=int, default=32)
+    _common(p)
+    b = sub.add_parser("bench", help="measure latency, throughput, load time, cold start and peak RSS here")
+    _common(b)
+    b.add_argument("--file", help="real texts to time, one per line (default: a few built-in reviews)")
+    b.add_argument("--lengths", default="16,32,64,128", help="sequence lengths in tokens (default 16,32,64,128)")
+    b.add_argument("--batch-sizes", default="1,8,32", help="throughput batch sizes (default 1,8,32)")
+    b.add_argument("--iterations", type=int, default=50, help="timed runs per length (default 50)")
+    b.add_argument("--warmup", type=int, default=5)
+    b.add_argument("--json", dest="json_out", help="also write the full report to this JSON file")
+    b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
+    return parser
+
+
+def read_texts(args: argparse.Namespace) -> list[str]:
+    if args.file is None:
+        return list(args.texts)
+    if args.file == "-":
+        return [line.rstrip("\n") for line in sys.stdin]
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"text file {path} not found")
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .classifier import SentimentClassifier
+
+    texts = read_texts(args)
+    if not texts:
+        raise ValueError("no texts given; pass them as arguments or with --file")
+    clf = SentimentClassifier.load(args.bundle, threads=args.threads)
+    for text, p in zip(texts, clf.predict(texts, batch_size=args.batch_size)):
+        if args.format == "jsonl":
+            print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 4),
+                              "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
+                              "truncated": p.truncated}, ensure_ascii=False))
+        else:
+            print(f"{p.label:<10} {p.score:6.3f}{' (truncated)' if p.truncated else ''}  {text}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    if args.compare:
+        print("\n".join(bench.compare_reports(*(bench.load_report(p) for p in args.compare))))
+        return 0
+    texts = [t for t in read_texts(args) if t.strip()] if args.file else list(bench.SAMPLE_TEXTS)
+    if not texts:
+        raise ValueError(f"{args.file} holds no texts")
+    lengths = _ints(args.lengths, "--lengths")
+    sizes = _ints(args.batch_sizes, "--batch-sizes")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
+        f.write("\n".join(texts))
+        f.flush()
+        report = bench.run_bench(args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes,
+                                 Path(f.name))
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{flag} needs positive integers, got {text!r}")
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_predict(args) if args.command == "predict" else cmd_bench(args)
+    except (BundleError, ValueError, TypeError, OSError) as exc:
+        print(f"albert-edge-run {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
