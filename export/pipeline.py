@@ -122,7 +122,6 @@ def run_export(options: ExportOptions) -> Path:
     """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed."""
     if options.out.exists() and (not options.out.is_dir() or any(options.out.iterdir())):
         raise FileExistsError(f"{options.out} exists and is not empty; choose a new folder or remove it")
-    steps = tqdm(total=5, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     model = load_pretrained(options.checkpoint)
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -130,7 +129,8 @@ def run_export(options: ExportOptions) -> Path:
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
     texts, truth = held_out(options, tokenizer, labels)
     encoded = encoder.encode_batch(texts)
-    with tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
+    steps = tqdm(total=5, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
+    with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
         steps.set_postfix_str("export_fp32")
         export_fp32(model, work / "fp32.onnx", OPSET)
@@ -158,7 +158,6 @@ def run_export(options: ExportOptions) -> Path:
         out = write_bundle(options.out, work / "final.onnx", tokenizer.to_str(), labels, options.max_length,
                            options.truncation, pad_id, details)
         steps.update(1)
-        steps.close()
     return out
 
 

@@ -15,6 +15,7 @@ from .encoding import TextEncoder
 from .session import SessionOptions, make_session, run_logits, softmax
 
 MAX_BATCH_ITEMS = 1_000_000
+CHUNK = 256  # texts tokenized and run together
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,13 @@ class SentimentClassifier:
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
         items = _checked_texts(texts)
-        if not items:
-            return []
-        encoded = self.encoder.encode_batch(items)
-        probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size))
-        return [self._prediction(p, e.truncated) for p, e in zip(probs, encoded)]
+        results: list[Prediction] = []
+        # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
+        for start in range(0, len(items), CHUNK):
+            encoded = self.encoder.encode_batch(items[start:start + CHUNK])
+            probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size))
+            results.extend(self._prediction(p, e.truncated) for p, e in zip(probs, encoded))
+        return results
 
     def _prediction(self, probs: np.ndarray, truncated: bool) -> Prediction:
         best = int(probs.argmax())

@@ -55,13 +55,17 @@ def make_session(model: bytes | str, options: SessionOptions) -> ort.InferenceSe
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int) -> list[list[int]]:
-    """Indices sorted by length, cut into batches of at most `max_batch` rows and `max_tokens` padded tokens."""
+def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int,
+                   max_attention: int = 131_072) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens and
+    `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        if current and (len(current) >= max_batch or (len(current) + 1) * lengths[i] > max_tokens):
+        rows = len(current) + 1
+        if current and (rows > max_batch or rows * lengths[i] > max_tokens
+                        or rows * lengths[i] ** 2 > max_attention):
             batches.append(current)
             current = []
         current.append(i)
@@ -83,7 +87,7 @@ def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) 
 
 
 def run_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int,
-               max_batch: int = 32, max_tokens: int = 8192) -> np.ndarray:
+               max_batch: int = 32, max_tokens: int = 2048) -> np.ndarray:
     """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
     input_names = [i.name for i in session.get_inputs()]
     output = session.get_outputs()[0].name

@@ -1,0 +1,114 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from albert_edge_export.graph import coverage, dedupe_initializers
+from albert_edge_export.pipeline import AccuracyGuardError, run_export
+from bundles import export_options, tiny_checkpoint
+from conftest import hf_model
+
+
+def options(ckpt, out, **kw):
+    return export_options(ckpt, out, **kw)
+
+
+def test_int8_graph_cannot_fool_the_check(exported):
+    _, bundle = exported
+    model = onnx.load(str(bundle / "model.onnx"))
+    check = coverage(model)
+    assert check.weight_matmuls > 0 and check.int8_weight_matmuls == check.weight_matmuls
+    assert not check.fp32_weights and not check.dynamic_quantized_weights and not check.duplicate_initializers
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    verify = manifest["metrics"]["verify"]
+    assert verify["fp32_accuracy"] == 1.0 and verify["count"] == 100  # written by verify, from the labelled file
+    assert manifest["labels"] == ["negative", "positive"] and manifest["truncation"] == "head+tail"
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+
+
+def test_shared_weights_stored_once_size_near_unique_params(exported):
+    _, bundle = exported
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    # 4 layers share one group: the int8 file must hold it once (~1 byte/param plus fp32 norms/biases and graph).
+    assert manifest["metrics"]["bytes_per_parameter"] < 1.6
+
+
+def test_coverage_flags_fp32_weights_and_duplicates():
+    w = onnx.numpy_helper.from_array(np.ones((200, 200), np.float32), "w")
+    w2 = onnx.numpy_helper.from_array(np.ones((200, 200), np.float32), "w2")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"]), onnx.helper.make_node("MatMul", ["y", "w2"], ["z"])],
+        "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 200])],
+        [onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [1, 200])], [w, w2])
+    model = onnx.helper.make_model(graph)
+    check = coverage(model)
+    assert check.fp32_weights == ["w", "w2"] and check.duplicate_initializers == [("w", "w2")]
+    assert dedupe_initializers(model) == 1
+    assert [n.input[1] for n in model.graph.node] == ["w", "w"] and len(model.graph.initializer) == 1
+
+
+def test_guard_refuses_and_leaves_nothing(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "bundle"
+    with pytest.raises(AccuracyGuardError, match="INT8 loses .* accuracy points \\(allowed -1.0\\)"):
+        run_export(options(ckpt, out, max_drop=-1.0, fallback_limit=1))
+    assert not out.exists() and list(tmp_path.iterdir()) == [ckpt]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "albert_edge", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = cli("export", tmp_path / "missing", "--out", tmp_path / "b")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "error: checkpoint folder" in result.stderr and "does not exist" in result.stderr
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    result = cli("export", tmp_path / "bert", "--out", tmp_path / "b")
+    assert result.returncode == 1 and "only handles 'albert'" in result.stderr
+    assert not (tmp_path / "b").exists()
+    assert cli("export", "--help").returncode == 0
+
+
+def test_unwritable_or_non_empty_out_dir(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        run_export(options(ckpt, tmp_path / "full"))
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_hf_checkpoint_exports_without_code_changes(tmp_path):
+    """An HF AlbertForSequenceClassification folder with a SentencePiece-style tokenizer (spiece.model)."""
+    import sentencepiece as spm
+
+    model = hf_model(vocab_size=60, num_hidden_layers=6)
+    model.save_pretrained(tmp_path / "hf")
+    (tmp_path / "c.txt").write_text("\n".join(["albert shares weights", "small fast model on a pi"] * 20))
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "c.txt"), model_prefix=str(tmp_path / "hf" / "spiece"),
+                                   vocab_size=40, hard_vocab_limit=False, pad_id=0, unk_id=1, bos_id=-1,
+                                   eos_id=-1, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2)
+    bundle = run_export(options(tmp_path / "hf", tmp_path / "bundle", max_drop=100.0))
+    assert json.loads((bundle / "manifest.json").read_text())["metrics"]["fp32_vs_pytorch_max_abs"] <= 1e-4
+
+
+def test_albert_base_shape_int8_size(tmp_path):
+    """albert-base-v2 shape made offline by transformers: 11.69 M params must fit in <= 11.8 MB of int8."""
+    from bundles import TEXTS
+    from albert_edge.tokenization import build_chinese_wordpiece, save_tokenizer
+
+    model = hf_model(vocab_size=30000, embedding_size=128, hidden_size=768, num_hidden_layers=12,
+                     num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
+    model.save_pretrained(tmp_path / "base")
+    save_tokenizer(build_chinese_wordpiece(TEXTS, vocab_size=100, min_frequency=1), tmp_path / "base")
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS))
+    bundle = run_export(options(tmp_path / "base", tmp_path / "bundle", verify_data=str(tmp_path / "texts.txt"),
+                                max_drop=100.0))
+    size = (bundle / "model.onnx").stat().st_size
+    assert size <= 11_800_000, size
+    assert coverage(onnx.load(str(bundle / "model.onnx"))).ok

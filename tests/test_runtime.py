@@ -1,0 +1,183 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from albert_edge_runtime import BundleError, SentimentClassifier
+from albert_edge_runtime.session import length_buckets
+from bundles import TEXTS
+
+
+@pytest.fixture
+def bundle(exported, tmp_path):
+    """A private copy of the tiny bundle that a test may damage."""
+    return shutil.copytree(exported[1], tmp_path / "bundle")
+
+
+def test_predict_matches_batch_of_one_and_keeps_order(exported):
+    clf = SentimentClassifier.load(exported[1])
+    texts = [a + b * n for n, (a, b) in enumerate(zip(TEXTS, reversed(TEXTS)))]
+    batched = clf.predict(texts, batch_size=4)
+    single = [clf.predict([t])[0] for t in texts]
+    # Dynamic INT8 picks activation scales per batch, so batching moves scores slightly; never the label here.
+    for b, s in zip(batched, single):
+        assert b.label == s.label and abs(b.score - s.score) < 0.1
+        assert abs(sum(b.probabilities.values()) - 1.0) < 1e-5
+    assert clf.predict([]) == []
+
+
+def test_long_text_is_truncated_and_says_so(exported):
+    clf = SentimentClassifier.load(exported[1])
+    long, short = clf.predict(["很好" * 500, "很好"])
+    assert long.truncated and not short.truncated
+
+
+def test_bad_items_are_named(exported):
+    clf = SentimentClassifier.load(exported[1])
+    with pytest.raises(TypeError, match="item 1 is int, not str"):
+        clf.predict(["好", 3])
+    with pytest.raises(TypeError, match="wrap a single text in a list"):
+        clf.predict("好")
+    assert clf.predict(["\ud800 lone surrogate", "", "   "])[0].label in clf.labels
+
+
+def test_shared_classifier_is_thread_safe(exported):
+    clf = SentimentClassifier.load(exported[1])
+    texts = [TEXTS[i % len(TEXTS)] * (1 + i % 7) for i in range(80)]
+    expected = [clf.predict([t])[0].label for t in texts]  # sequential, same call shape as the threads
+    results, errors = {}, []
+
+    def worker(k):
+        try:
+            results[k] = [clf.predict([t])[0].label for t in texts]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(r == expected for r in results.values()) and len(results) == 8
+
+
+def test_buckets_bound_rows_tokens_and_attention():
+    lengths = [5, 300, 7, 6, 250, 8]
+    batches = length_buckets(lengths, max_batch=2, max_tokens=600, max_attention=100_000)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    for b in batches:
+        T = max(lengths[i] for i in b)
+        assert len(b) <= 2 and len(b) * T <= 600 and (len(b) == 1 or len(b) * T * T <= 100_000)
+
+
+def edit_manifest(bundle, **changes):
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_flipped_byte_is_refused(bundle):
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="model.onnx is corrupt or was changed: sha256"):
+        SentimentClassifier.load(bundle)
+
+
+def test_truncated_and_missing_files(bundle):
+    original = (bundle / "model.onnx").read_bytes()
+    (bundle / "model.onnx").write_bytes(original[:1000])
+    with pytest.raises(BundleError, match="corrupt or was changed"):
+        SentimentClassifier.load(bundle)
+    (bundle / "model.onnx").write_bytes(original)
+    (bundle / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match="tokenizer.json is missing from the bundle"):
+        SentimentClassifier.load(bundle)
+
+
+def test_unknown_format_version(bundle):
+    edit_manifest(bundle, format_version=99)
+    with pytest.raises(BundleError, match="format_version 99 is not supported by this runtime"):
+        SentimentClassifier.load(bundle)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd"])
+def test_paths_outside_the_bundle(bundle, name):
+    edit_manifest(bundle, model=name)
+    with pytest.raises(BundleError, match="must be relative paths inside the bundle"):
+        SentimentClassifier.load(bundle)
+
+
+def test_symlink_out_of_the_bundle(bundle, tmp_path):
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(bundle / "model.onnx", outside)
+    os.symlink(outside, bundle / "model.onnx")
+    with pytest.raises(BundleError, match="is a link or leads outside the bundle"):
+        SentimentClassifier.load(bundle)
+
+
+def test_missing_bundle_and_manifest(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        SentimentClassifier.load(tmp_path / "nope")
+    with pytest.raises(BundleError, match="manifest.json not found"):
+        SentimentClassifier.load(tmp_path)
+
+
+def test_session_option_errors():
+    with pytest.raises(ValueError, match="unknown optimization 'max'; expected one of disable, basic"):
+        SentimentClassifier.load(None, optimization="max")
+    with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+        SentimentClassifier.load(None, threads=-1)
+
+
+ISOLATED = """
+import json, resource, sys
+from albert_edge_runtime import SentimentClassifier
+clf = SentimentClassifier.load(sys.argv[1])
+texts = open(sys.argv[2], encoding="utf-8").read().splitlines()
+preds = clf.predict(texts)
+banned = [m for m in ("torch", "transformers", "optimum", "onnx", "albert_edge", "albert_edge_export")
+          if m in sys.modules]
+print(json.dumps({"n": len(preds), "banned": banned,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_isolated(bundle, texts, tmp_path):
+    (tmp_path / "texts.txt").write_text("\n".join(texts), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-c", ISOLATED, str(bundle), str(tmp_path / "texts.txt")],
+                         capture_output=True, text=True, check=True, cwd=tmp_path)
+    return json.loads(out.stdout)
+
+
+def test_runtime_imports_nothing_from_the_training_side(exported, tmp_path):
+    result = run_isolated(exported[1], TEXTS * 100, tmp_path)
+    assert result["n"] == 1000 and result["banned"] == []
+
+
+def test_cli_predict_bench_and_compare(exported, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "albert_edge_runtime", *map(str, args)],
+                              capture_output=True, text=True)
+
+    out = run("predict", "--bundle", exported[1], "这个产品很好", "质量太差了")
+    assert out.returncode == 0
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["这个产品很好", "质量太差了"]
+    for name in ("a.json", "b.json"):
+        done = run("bench", "--bundle", exported[1], "--iterations", "2", "--warmup", "1", "--lengths", "8,16",
+                   "--batch-sizes", "1,4", "--json", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["machine"]["arch"] and report["cold_start"]["peak_rss_mib"] > 0
+    assert set(report["latency_by_length"]) == {"8", "16"}
+    compared = run("bench", "--compare", tmp_path / "a.json", tmp_path / "b.json")
+    assert compared.returncode == 0 and "latency seq    8" in compared.stdout
+    bad = run("predict", "--bundle", tmp_path / "nope", "x")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
+    assert run("bench", "--help").returncode == 0 and run("predict", "--help").returncode == 0
