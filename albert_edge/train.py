@@ -49,6 +49,7 @@ class TrainArgs:
     dropout: float = 0.1
     pretrain_minutes: float = 0.0
     pretrain_news: bool = True
+    distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
     threads: int = 0  # 0: all cores
 
@@ -104,7 +105,15 @@ def build_model(args: TrainArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
                         pad_token_id=pad_id, id2label=dict(LABELS))
 
 
-def train_epoch(model, optimizer, scheduler, encoded, labels, args, rng, epoch) -> float:
+def batch_loss(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor | None, args: TrainArgs) -> torch.Tensor:
+    loss = F.cross_entropy(logits, target, label_smoothing=args.label_smoothing)
+    if soft is None or args.distill == 0:
+        return loss
+    distill = -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()  # cross-entropy to the teacher's probs
+    return (1 - args.distill) * loss + args.distill * distill
+
+
+def train_epoch(model, optimizer, scheduler, encoded, labels, args, rng, epoch, teacher=None) -> float:
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
@@ -114,7 +123,8 @@ def train_epoch(model, optimizer, scheduler, encoded, labels, args, rng, epoch) 
     bar = tqdm(iterate(batches, ids, types, model.config.pad_token_id), total=len(batches),
                desc=f"epoch {epoch}", mininterval=2.0)
     for batch, feeds in bar:
-        loss = F.cross_entropy(model(**feeds), target[batch], label_smoothing=args.label_smoothing)
+        soft = None if teacher is None else teacher[batch]
+        loss = batch_loss(model(**feeds), target[batch], soft, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -151,12 +161,17 @@ def train(args: TrainArgs) -> dict:
         pretrain(pretrainer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
         model.albert.load_state_dict(pretrainer.albert.state_dict())
     encoded = encoder.encode_batch(train_split.texts)
+    teacher = None
+    if args.distill > 0:
+        from .teacher import out_of_fold_probabilities
+
+        teacher = torch.from_numpy(out_of_fold_probabilities(train_split.texts, train_split.labels, 5, args.seed))
     steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
     history, best, stale, start = [], -1.0, 0, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(model, optimizer, scheduler, encoded, train_split.labels, args, rng, epoch)
+        loss = train_epoch(model, optimizer, scheduler, encoded, train_split.labels, args, rng, epoch, teacher)
         dev = classification_metrics(dev_split.labels, predict_logits(model, encoder, dev_split.texts).argmax(1))
         history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
         (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")

@@ -69,15 +69,16 @@ def throughput(clf: SentimentClassifier, texts: list[str], batch_size: int, roun
 
 
 COLD_START = """
-import resource, sys, time
+import sys, time
 t0 = time.perf_counter()
 from albert_edge_runtime import SentimentClassifier
+from albert_edge_runtime.memory import peak_rss_mib
 clf = SentimentClassifier.load(sys.argv[1] if sys.argv[1] != "-" else None, threads=int(sys.argv[2]))
 clf.predict(["这个产品很好"])
 first = time.perf_counter() - t0
 texts = [line for line in open(sys.argv[3], encoding="utf-8").read().splitlines() if line.strip()]
 clf.predict(texts)
-print(first, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+print(first, peak_rss_mib())
 """
 
 
@@ -98,7 +99,7 @@ def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[
     load_s = time.perf_counter() - start
     return {
         "machine": describe_machine(threads),
-        "bundle": str(clf.bundle.root), "model_bytes": len(clf.bundle.model_bytes),
+        "bundle": str(clf.bundle.root), "model_bytes": clf.bundle.model_path.stat().st_size,
         "load_s": load_s,
         "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in lengths},
         "real_text_latency": _real_latency(clf, texts, iterations),
@@ -141,3 +142,4 @@ def load_report(path: str) -> dict[str, Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read bench report {path} ({exc}); pass files written by `bench --json`") from exc
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ class Prediction:
 
 
 def default_bundle_path() -> Path:
-    return Path(str(resources.files("albert_edge_runtime") / "default_bundle"))
+    return Path(__file__).parent / "default_bundle"  # package data, installed next to this module
 
 
 class SentimentClassifier:
@@ -44,13 +43,13 @@ class SentimentClassifier:
         manifest = bundle.manifest
         self.encoder = TextEncoder(tokenizer, int(manifest["max_length"]), manifest["truncation"])
         self.pad_id = int(manifest["pad_token_id"])
-        self.session = make_session(bundle.model_bytes, options)
+        self.session = make_session(str(bundle.model_path), options)
         outputs = self.session.get_outputs()[0].shape
         if isinstance(outputs[-1], int) and outputs[-1] != len(self.labels):
             raise BundleError(f"model has {outputs[-1]} outputs but the manifest lists {len(self.labels)} labels")
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = False,
+    def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = True,
              memory_pattern: bool = False, prepacking: bool = True, optimization: str = "all") -> SentimentClassifier:
         """Load a bundle folder (default: the model shipped inside this package)."""
         options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,

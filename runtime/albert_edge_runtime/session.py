@@ -21,14 +21,15 @@ class SessionOptions:
     """Defaults chosen for a small, predictable process (numbers in docs/runtime.md).
 
     threads: intra-op threads (1 = one core, steadiest latency on a Pi; 0 = onnxruntime picks all cores).
-    arena: onnxruntime's CPU memory arena; off keeps RSS from ratcheting up to the largest batch seen.
+    arena: onnxruntime's CPU memory arena. Measured ON better here: it reuses blocks where glibc's heap
+        fragments (1 000 reviews one by one: peak 81.6 vs 99.1 MiB, 214 vs 190 texts/s; batched 89 vs 113 MiB).
     memory_pattern: pre-plans buffers per input shape; pays off only for repeated identical shapes.
     prepacking: re-lays weights for faster GEMMs at the cost of a second copy of them in memory.
     optimization: graph optimisation level applied at load (disable, basic, extended, all).
     """
 
     threads: int = 1
-    arena: bool = False
+    arena: bool = True
     memory_pattern: bool = False
     prepacking: bool = True
     optimization: str = "all"
@@ -56,7 +57,7 @@ def make_session(model: bytes | str, options: SessionOptions) -> ort.InferenceSe
 
 
 def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int,
-                   max_attention: int = 131_072) -> list[list[int]]:
+                   max_attention: int = 32_768) -> list[list[int]]:
     """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens and
     `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -87,7 +88,9 @@ def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) 
 
 
 def run_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int,
-               max_batch: int = 32, max_tokens: int = 2048) -> np.ndarray:
+               max_batch: int = 32, max_tokens: int = 512) -> np.ndarray:
+    # Caps measured on 1 000 reviews: 2048 tokens / 131k attention cells peaked at 175 MiB, 512 / 32k at
+    # 105 MiB and ran faster (small GEMMs stay in cache).
     """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
     input_names = [i.name for i in session.get_inputs()]
     output = session.get_outputs()[0].name
