@@ -71,7 +71,7 @@ def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int]
 
 
 def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, truth, pad_id,
-                     weights: list[str]) -> tuple[Path, Verification, list[str]]:
+                     weights: list[str], names: dict[str, str]) -> tuple[Path, Verification, list[str]]:
     """Quantize; while the drop exceeds the guard, keep the most sensitive shared weight fp32 (measured)."""
     model = onnx.load(str(work / "opt.onnx"), load_external_data=False)
     base_excluded = nodes_matching(model, options.keep_fp32)
@@ -93,7 +93,8 @@ def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, t
     if result.drop_points > options.max_drop:
         raise AccuracyGuardError(
             f"INT8 loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) even with "
-            f"{len(kept)} weights kept fp32 ({', '.join(kept) or 'none'}); raise --max-drop or --fallback-limit, "
+            f"{len(kept)} weights kept fp32 ({', '.join(names.get(k, k) for k in kept) or 'none'}); "
+            "raise --max-drop or --fallback-limit, "
             "or keep more nodes with --keep-fp32")
     return path, result, kept
 
@@ -118,10 +119,22 @@ def torch_names(model, path: Path) -> dict[str, str]:
             for i in onnx.load(str(path)).graph.initializer}
 
 
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if the bundle could not be written: exists non-empty, or no writable parent."""
+    import os
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not empty; choose a new folder or remove it")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
+
+
 def run_export(options: ExportOptions) -> Path:
     """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed."""
-    if options.out.exists() and (not options.out.is_dir() or any(options.out.iterdir())):
-        raise FileExistsError(f"{options.out} exists and is not empty; choose a new folder or remove it")
+    check_out_dir(options.out)
     model = load_pretrained(options.checkpoint)
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -144,21 +157,36 @@ def run_export(options: ExportOptions) -> Path:
         steps.update(1)
         steps.set_postfix_str("quantize + verify")
         fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id)
+        names = torch_names(model, work / "opt.onnx")
         int8_path, result, kept = guarded_quantize(options, work, fp32_logits, encoded, truth, pad_id,
-                                                   matmul_weights(work / "opt.onnx"))
+                                                   matmul_weights(work / "opt.onnx"), names)
+        report = _test_report(options, encoder, pad_id, work / "opt.onnx", int8_path)
         steps.update(2)
         steps.set_postfix_str("bundle")
         final = onnx.load(str(int8_path))
         check = coverage(final, allowed_fp32=set(kept))
         compact_names(final)
         onnx.save(final, str(work / "final.onnx"))
-        names = torch_names(model, work / "opt.onnx")
         details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
                            work / "final.onnx")
+        if report is not None:
+            details["metrics"]["test"] = report
         out = write_bundle(options.out, work / "final.onnx", tokenizer.to_str(), labels, options.max_length,
                            options.truncation, pad_id, details)
         steps.update(1)
     return out
+
+
+def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_path: Path) -> dict | None:
+    """For review models: fp32 vs int8 on the TEST split, reported only (the guard decides on dev)."""
+    if options.verify_data != "reviews-dev":
+        return None
+    from albert_edge.data import load_reviews
+
+    test = load_reviews().test
+    encoded = encoder.encode_batch(test.texts)
+    result = compare(logits_of(fp32_path, encoded, pad_id), logits_of(int8_path, encoded, pad_id), test.labels)
+    return {"data": "reviews-test", **result.to_dict()}
 
 
 def _np_batch(encoded, pad_id):

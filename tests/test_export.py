@@ -112,3 +112,33 @@ def test_albert_base_shape_int8_size(tmp_path):
     size = (bundle / "model.onnx").stat().st_size
     assert size <= 11_800_000, size
     assert coverage(onnx.load(str(bundle / "model.onnx"))).ok
+
+
+def test_cli_guard_and_corrupt_checkpoint_leave_nothing(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    result = cli("export", ckpt, "--out", tmp_path / "b", "--max-drop", "-1", "--fallback-limit", "0",
+                 "--verify-data", "random")
+    assert result.returncode == 1 and "INT8 loses" in result.stderr and "raise --max-drop" in result.stderr
+    (ckpt / "model.safetensors").write_bytes(b"broken")
+    result = cli("export", ckpt, "--out", tmp_path / "b")
+    assert result.returncode == 1 and "is not a readable safetensors file" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no bundle, no staging folder
+
+
+def test_output_under_a_file_is_refused(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "afile").write_text("x")
+    result = cli("export", ckpt, "--out", tmp_path / "afile" / "bundle")
+    assert result.returncode == 1 and result.stderr.startswith("albert-edge export: error:")
+
+
+def test_chinese_bert_vocab_txt_checkpoint_exports(tmp_path):
+    from albert_edge.tokenization import write_vocab_txt, load_tokenizer
+
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")
+    write_vocab_txt(load_tokenizer(ckpt), ckpt)
+    (ckpt / "tokenizer.json").unlink()  # only vocab.txt, like bert-base-chinese style folders
+    bundle = run_export(options(ckpt, tmp_path / "bundle", max_drop=100.0))
+    from albert_edge_runtime import SentimentClassifier
+
+    assert SentimentClassifier.load(bundle).predict(["这个产品很好"])[0].label in ("negative", "positive")
