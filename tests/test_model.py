@@ -81,3 +81,22 @@ def test_pretraining_loss_and_tied_decoder(tmp_path):
     loaded = load_pretrained(tmp_path, head="pretraining")
     assert loaded.predictions.decoder.weight.data_ptr() == loaded.albert.embeddings.word_embeddings.weight.data_ptr()
     torch.testing.assert_close(loaded.albert.embeddings.word_embeddings.weight, emb)
+
+
+def test_hf_pretraining_checkpoint_loads_and_gives_the_same_loss(tmp_path):
+    import transformers
+
+    config = transformers.AlbertConfig(**TINY)
+    torch.manual_seed(0)
+    reference = transformers.AlbertForPreTraining(config).eval()
+    reference.save_pretrained(tmp_path)
+    ours = load_pretrained(tmp_path, head="pretraining")
+    ids, mask, types = random_batch(TINY["vocab_size"])
+    labels = torch.full_like(ids, -100)
+    labels[0, 1], labels[1, 4] = 11, 42
+    sop = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels,
+                             sentence_order_label=sop).loss
+        got = ours(ids, mask, types, mlm_labels=labels, sop_labels=sop)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

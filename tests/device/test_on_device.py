@@ -1,0 +1,53 @@
+"""Runtime checks that need nothing but albert_edge_runtime: run on emulated ARM by scripts/arm-check.sh
+(and on x86 as part of the normal suite)."""
+
+import shutil
+import sys
+import threading
+
+import pytest
+
+from albert_edge_runtime import BundleError, SentimentClassifier
+from albert_edge_runtime.classifier import default_bundle_path
+
+REVIEWS = ["我非常喜欢这个产品，它让我感到非常满意", "质量太差了，再也不买了", "物流很快，包装完好，好评",
+           "客服态度恶劣，退货拖了两个星期"]
+
+
+def test_default_bundle_classifies_obvious_reviews():
+    clf = SentimentClassifier.load()
+    labels = [p.label for p in clf.predict(REVIEWS)]
+    assert labels == ["positive", "negative", "positive", "negative"]
+
+
+def test_threads_agree_with_sequential():
+    clf = SentimentClassifier.load()
+    texts = [r * (1 + i % 5) for i, r in enumerate(REVIEWS * 10)]
+    expected = [clf.predict([t])[0].score for t in texts]
+    out = {}
+    workers = [threading.Thread(target=lambda k=k: out.__setitem__(k, [clf.predict([t])[0].score for t in texts]))
+               for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(out) == 4 and all(v == expected for v in out.values())
+
+
+def test_tampered_copy_is_refused(tmp_path):
+    bundle = shutil.copytree(default_bundle_path(), tmp_path / "b")
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[100] ^= 1
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="corrupt or was changed"):
+        SentimentClassifier.load(bundle)
+
+
+def test_no_training_side_modules():
+    import subprocess
+
+    code = ("import sys; from albert_edge_runtime import SentimentClassifier; "
+            "SentimentClassifier.load().predict(['很好']); "
+            "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
