@@ -28,8 +28,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy and macro-F1 of a checkpoint on a split of the reviews")
     p.add_argument("checkpoint", help="checkpoint folder (config.json, model.safetensors, tokenizer.json)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--truncation", default="head+tail", choices=["head", "head+tail"])
+    p.add_argument("--max-length", type=int, default=None, help="default: what the checkpoint was trained with")
+    p.add_argument("--truncation", default=None, choices=["head", "head+tail"],
+                   help="default: what the checkpoint was trained with")
     p.add_argument("--split-seed", type=int, default=13)
 
 

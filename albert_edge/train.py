@@ -179,27 +179,37 @@ def train(args: TrainArgs) -> dict:
         if dev["accuracy"] > best:
             best, stale = dev["accuracy"], 0
             model.save_pretrained(out)
+            write_summary(out, args, reviews.manifest, history, best, time.perf_counter() - start)
         else:
             stale += 1
             if stale >= args.patience:
                 break
-    summary = {"args": asdict(args), "data": reviews.manifest, "epochs": history,
-               "best_dev_accuracy": best, "train_seconds": time.perf_counter() - start}
+    return write_summary(out, args, reviews.manifest, history, best, time.perf_counter() - start)
+
+
+def write_summary(out: Path, args: TrainArgs, manifest: dict, history: list, best: float, seconds: float) -> dict:
+    """training.json: the recipe (read back by eval/export for max_length and truncation) and the curve so far."""
+    summary = {"args": asdict(args), "data": manifest, "epochs": history, "best_dev_accuracy": best,
+               "train_seconds": seconds}
     (out / "training.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
 
 
-def evaluate(checkpoint: str | Path, split: str = "test", max_length: int = 256,
-             truncation: str = "head+tail", split_seed: int = 13) -> dict:
+def evaluate(checkpoint: str | Path, split: str = "test", max_length: int | None = None,
+             truncation: str | None = None, split_seed: int = 13) -> dict:
     """Accuracy and macro-F1 of a checkpoint folder on a split of the reviews."""
+    from .checkpoint import text_settings
     from .tokenization import load_tokenizer
 
-    reviews = load_reviews(seed=split_seed)
     if split not in ("train", "dev", "test"):
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
+    trained_length, trained_truncation = text_settings(checkpoint)
+    max_length, truncation = max_length or trained_length, truncation or trained_truncation
+    reviews = load_reviews(seed=split_seed)
     data = getattr(reviews, split)
     model = load_pretrained(checkpoint)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
     predictions = predict_logits(model, encoder, data.texts).argmax(1)
     return {"split": split, "count": len(data), "sha256": reviews.manifest["splits"][split]["sha256"],
+            "max_length": max_length, "truncation": truncation,
             **classification_metrics(data.labels, predictions)}

@@ -35,10 +35,11 @@ cleanup() {
 trap cleanup EXIT
 bind() { mount "$@"; MOUNTS+=("${@: -1}"); }
 
-if ! [ -e "$ROOT/.albert-edge-complete" ]; then
+if ! [ -e "$ROOT/.debootstrap-complete" ]; then
   say "debootstrap arm64 bookworm into $ROOT (a few minutes, once)"
   rm -rf "$ROOT"
   debootstrap --arch=arm64 --variant=minbase bookworm "$ROOT" >/dev/null || cannot "debootstrap failed"
+  touch "$ROOT/.debootstrap-complete"
 fi
 bind -t proc proc "$ROOT/proc"
 bind -t sysfs sys "$ROOT/sys"
@@ -55,7 +56,7 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/usr/local/share/ca-certificates"
 cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
 
-run_in() { QEMU_CPU="${QEMU_CPU:-cortex-a72}" chroot "$ROOT" /usr/bin/env -i PATH=/opt/venv/bin:/usr/bin:/bin HOME=/root \
+run_in() { QEMU_CPU="${QEMU_CPU:-cortex-a72}" chroot "$ROOT" /usr/bin/env -i PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
   PIP_CERT=/etc/ssl/certs/ca-certificates.crt QEMU_CPU="${QEMU_CPU:-cortex-a72}" "$@"; }
 
 if ! [ -e "$ROOT/.albert-edge-complete" ]; then
@@ -86,7 +87,7 @@ for cpu in cortex-a72 cortex-a76; do
   run_in sh -c 'cd /work && python -m pytest -q -p no:cacheprovider device' || status=1
   run_in albert-edge-run predict --format table "我非常喜欢这个产品，它让我感到非常满意" "质量太差了" || status=1
   run_in albert-edge-run bench --iterations 3 --warmup 1 --lengths 32 --batch-sizes 1 --json /work/bench-$cpu.json >/dev/null || status=1
-  say "== $cpu: logits parity with x86 on $(wc -l < "$ROOT/work/texts.txt") test texts"
+  say "== $cpu: logits parity with x86 on $(( $(wc -l < "$ROOT/work/texts.txt") + 1 )) test texts"
   run_in python /work/device_logits.py dump /work/texts.txt /work/$cpu.npy || status=1
   "$PY" "$REPO/scripts/device_logits.py" compare "$ROOT/work/x86.npy" "$ROOT/work/$cpu.npy" "$MAX_ABS" || status=1
 done

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from albert_edge.data import dedupe, load_news_texts, load_reviews, normalize
+from albert_edge.train import TrainArgs, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    return load_reviews()
+
+
+def test_no_test_or_dev_text_occurs_in_train(reviews):
+    train_keys = {normalize(t) for t in reviews.train.texts}
+    assert not train_keys & {normalize(t) for t in reviews.test.texts}
+    assert not train_keys & {normalize(t) for t in reviews.dev.texts}
+
+
+def test_split_is_stratified_seeded_and_fingerprinted(reviews):
+    counts = {k: v["count"] for k, v in reviews.manifest["splits"].items()}
+    total = sum(counts.values())
+    assert 17_000 < total < 17_500 and abs(counts["test"] / total - 0.1) < 0.002
+    for split in (reviews.train, reviews.dev, reviews.test):
+        assert abs(sum(split.labels) / len(split) - sum(reviews.train.labels) / len(reviews.train)) < 0.01
+    again = load_reviews()
+    assert again.manifest == reviews.manifest
+    assert load_reviews(seed=14).manifest["splits"]["test"]["sha256"] != reviews.manifest["splits"]["test"]["sha256"]
+
+
+def test_dedupe_drops_repeats_and_contradictions():
+    items = dedupe(["好 ", "好", "棒！", "一般"], ["差", "一般", "棒"])
+    assert sorted(items) == [("好 ", 1), ("差", 0)]
+
+
+def test_news_corpus_tags_are_stripped():
+    news = load_news_texts()
+    assert len(news) > 10_000 and not any("/n" in t or "/v " in t for t in news[:2000])
+
+
+def test_tiny_training_run_learns_and_checkpoint_round_trips(tmp_path):
+    args = TrainArgs(out=str(tmp_path / "m"), epochs=3, batch_size=16, lr=2e-3, limit=300, vocab_size=800,
+                     embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_length=64, patience=3, dropout=0.0, threads=1)
+    summary = train(args)
+    losses = [e["train_loss"] for e in summary["epochs"]]
+    assert losses[-1] < losses[0]
+    saved = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert saved["args"]["max_length"] == 64
+    result = evaluate(tmp_path / "m", split="dev")  # loads the checkpoint strictly, reads max_length back
+    assert result["max_length"] == 64 and 0.0 <= result["accuracy"] <= 1.0
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
+
+
+def test_eval_rejects_unknown_split(tmp_path):
+    with pytest.raises(ValueError, match="unknown split 'validation'; expected train, dev or test"):
+        evaluate(tmp_path, split="validation")
