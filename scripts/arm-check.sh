@@ -33,6 +33,7 @@ cleanup() {
   for ((i=${#MOUNTS[@]}-1; i>=0; i--)); do umount -R "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" || true; done
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 bind() { mount "$@"; MOUNTS+=("${@: -1}"); }
 
 if ! [ -e "$ROOT/.debootstrap-complete" ]; then
