@@ -8,6 +8,9 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 ROOT="${ARM_ROOT:-/var/tmp/albert-edge-arm64}"
 PY="${PYTHON:-$REPO/.venv/bin/python}"
 MAX_ABS=1e-3
+# Test texts compared for parity. Emulated INT8 kernels run ~200x slower than the host: the whole split (1 732)
+# took over 20 minutes per emulated CPU here, so CI checks the first N texts of the fixed split (0 = all).
+PARITY_TEXTS="${ARM_PARITY_TEXTS:-400}"
 say() { echo "arm-check: $*" >&2; }
 cannot() { say "cannot run: $*"; exit 3; }
 
@@ -78,7 +81,7 @@ run_in /opt/venv/bin/pip install -q --no-deps --no-build-isolation /work/runtime
   || run_in /opt/venv/bin/pip install -q --no-deps /work/runtime
 
 say "x86 reference logits on the test split"
-"$PY" -c "from albert_edge.data import load_reviews; open('$ROOT/work/texts.txt','w',encoding='utf-8').write('\n'.join(t.replace('\n',' ') for t in load_reviews().test.texts))"
+"$PY" -c "from albert_edge.data import load_reviews; t = load_reviews().test.texts; n = $PARITY_TEXTS or len(t); open('$ROOT/work/texts.txt','w',encoding='utf-8').write('\n'.join(x.replace('\n',' ') for x in t[:n]))"
 "$PY" "$REPO/scripts/device_logits.py" dump "$ROOT/work/texts.txt" "$ROOT/work/x86.npy"
 
 status=0
