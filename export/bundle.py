@@ -58,6 +58,7 @@ def write_bundle(out_dir: Path, model_path: Path, tokenizer_json: str, labels: l
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared and served
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above
         staging.rename(out_dir)
