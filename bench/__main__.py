@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 32, 64, 128)
 
 
-def export_ours(checkpoint: Path, out: Path, verify_data: str) -> Path:
+def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) -> Path:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
-    return run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=0.5, verify_data=verify_data,
+    return run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=max_drop, verify_data=verify_data,
                                     max_length=256, truncation="head+tail", per_channel=True,
                                     quantize_embeddings=True, command="python -m bench"))
 
@@ -70,7 +70,10 @@ def main() -> None:
         if not args.skip_base:
             base = albert_base_checkpoint(work / "base")
             results.append(measure("albert-base-v2 shape (random weights)", base,
-                                   export_ours(base, work / "base_bundle", "random"), work, args.threads, args.runs))
+                                   # random weights: every prediction sits near 0.5, so the accuracy guard has
+                                   # nothing to protect and its fp32 fallback would only distort the size figure
+                                   export_ours(base, work / "base_bundle", "random", max_drop=100.0), work,
+                                   args.threads, args.runs))
     report = {"machine": {**describe_machine(args.threads), "python": platform.python_version(),
                           "onnxruntime": ort.__version__}, "results": results}
     (args.out / "latency.json").write_text(json.dumps(report, indent=2) + "\n")
