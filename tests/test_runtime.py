@@ -137,15 +137,17 @@ def test_session_option_errors():
 
 ISOLATED = """
 import json, sys
+import numpy, onnxruntime, tokenizers
+from albert_edge_runtime.memory import current_rss_mib, peak_rss_mib
+floor = current_rss_mib()
 from albert_edge_runtime import SentimentClassifier
-from albert_edge_runtime.memory import peak_rss_mib
 clf = SentimentClassifier.load(None if sys.argv[1] == "-" else sys.argv[1])
 texts = open(sys.argv[2], encoding="utf-8").read().splitlines()
 preds = clf.predict(texts)
 banned = [m for m in ("torch", "transformers", "optimum", "onnx", "albert_edge", "albert_edge_export")
           if m in sys.modules]
 print(json.dumps({"n": len(preds), "banned": banned,
-                  "rss_mib": peak_rss_mib()}))
+                  "rss_mib": peak_rss_mib(), "floor_mib": floor}))
 """
 
 
@@ -185,8 +187,11 @@ def test_cli_predict_bench_and_compare(exported, tmp_path):
     assert run("bench", "--help").returncode == 0 and run("predict", "--help").returncode == 0
 
 
-# Measured 88.3-88.7 MiB for the default bundle on 1 000 test reviews (docs/runtime.md); the issue's goal is 64.
-DEFAULT_BUNDLE_RSS_BUDGET_MIB = 96
+# Peak RSS includes the pages of numpy/onnxruntime's shared libraries, and that part depends on the page cache:
+# right after `pip install` (as in CI) the same imports measured 61 MiB instead of 45 (large folios of freshly
+# written files). So the budget is on what the runtime ADDS over that import floor, which is stable: measured
+# 40 MiB (peak 88.3-88.7 MiB over a 48.7 MiB floor) with a warm cache. The issue's absolute goal is 64 MiB.
+DEFAULT_BUNDLE_BUDGET_OVER_FLOOR_MIB = 48
 
 
 def test_default_bundle_on_1000_real_reviews_within_budget(tmp_path):
@@ -195,7 +200,8 @@ def test_default_bundle_on_1000_real_reviews_within_budget(tmp_path):
     texts = load_reviews().test.texts[:1000]
     result = run_isolated("-", texts, tmp_path)
     assert result["n"] == 1000 and result["banned"] == []
-    assert result["rss_mib"] <= DEFAULT_BUNDLE_RSS_BUDGET_MIB, result
+    assert result["rss_mib"] - result["floor_mib"] <= DEFAULT_BUNDLE_BUDGET_OVER_FLOOR_MIB, result
+    assert result["rss_mib"] <= 128, result  # gross regressions, whatever the page cache holds
 
 
 def test_default_bundle_beats_chance_on_real_reviews():
