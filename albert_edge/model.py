@@ -47,6 +47,7 @@ class AlbertAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.dropout_p = config.attention_probs_dropout_prob
+        self.scale = 1.0 / math.sqrt(config.head_size)
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
@@ -62,7 +63,10 @@ class AlbertAttention(nn.Module):
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
         dropout_p = self.dropout_p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (B, nh, T, hs)
+        # An explicit scale exports as a constant; the default makes the ONNX graph recompute 1/sqrt(hs) from
+        # Shape ops in every layer on every run (measurable at batch 1 on short texts).
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                           scale=self.scale)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H)
         return self.LayerNorm(x + self.output_dropout(self.dense(y)))  # post-norm, as in ALBERT
 
