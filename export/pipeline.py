@@ -85,8 +85,11 @@ def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, t
 
     path, result = attempt([], "int8")
     while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:
+        candidates = [w for w in weights if w not in kept]
+        if not candidates:
+            break  # every weight already fp32: nothing left to try
         trials = {w: attempt([w], f"try{i}") for i, w in enumerate(tqdm(
-            [w for w in weights if w not in kept], desc=f"guard: drop {result.drop_points:.2f} pt, probing"))}
+            candidates, desc=f"guard: drop {result.drop_points:.2f} pt, probing"))}
         best = min(trials, key=lambda w: (trials[w][1].drop_points, trials[w][1].max_logit_error))
         kept.append(best)
         path, result = trials[best]
