@@ -89,7 +89,6 @@ def load_pretrained(path: str | Path, head: str = "classification") -> AlbertPre
     return model
 
 
-
 def text_settings(path: str | Path) -> tuple[int, str]:
     """(max_length, truncation) a checkpoint was trained with (training.json), else what its config allows.
 

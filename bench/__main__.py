@@ -1,15 +1,12 @@
-"""`python -m bench [--quick]`: size and interleaved latency of our INT8 bundle vs optimum's best recipe and
+"""`python -m bench [--skip-base]`: size and interleaved latency of our INT8 bundle vs optimum's best recipe and
 PyTorch eager, for the default model and an albert-base-v2-shaped model. Writes bench/results/."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
-
-import onnxruntime as ort
 
 from albert_edge_runtime.bench import describe_machine
 
@@ -74,8 +71,7 @@ def main() -> None:
                                    # nothing to protect and its fp32 fallback would only distort the size figure
                                    export_ours(base, work / "base_bundle", "random", max_drop=100.0), work,
                                    args.threads, args.runs))
-    report = {"machine": {**describe_machine(args.threads), "python": platform.python_version(),
-                          "onnxruntime": ort.__version__}, "results": results}
+    report = {"machine": describe_machine(args.threads), "results": results}
     (args.out / "latency.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = "\n\n".join(table(r) for r in results)
     (args.out / "latency.md").write_text(markdown + "\n")

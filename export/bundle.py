@@ -27,16 +27,24 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if the bundle could not be written: exists non-empty, or no writable parent."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not empty; choose a new folder or remove it")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
+
+
 def write_bundle(out_dir: Path, model_path: Path, tokenizer_json: str, labels: list[str], max_length: int,
                  truncation: str, pad_token_id: int, details: dict[str, Any]) -> Path:
     """Atomically create `out_dir` (must not exist, or be an empty folder) with model, tokenizer and manifest."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new folder or remove it")
+    check_out_dir(out_dir)
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK):
-        raise PermissionError(f"cannot write into {parent}; choose a writable output folder")
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
     try:
         shutil.copyfile(model_path, staging / "model.onnx")

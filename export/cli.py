@@ -41,17 +41,19 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export_command(args: argparse.Namespace) -> int:
-    from .pipeline import ExportOptions, run_export
-
     from albert_edge.checkpoint import text_settings
 
-    trained_length, trained_truncation = text_settings(args.checkpoint) if args.checkpoint.is_dir() else (512, "")
+    from .pipeline import ExportOptions, run_export
+
+    # A missing folder falls through to run_export, whose error names it.
+    trained_length, trained_truncation = (text_settings(args.checkpoint) if args.checkpoint.is_dir()
+                                          else (512, "head+tail"))
     verify_data = args.verify_data
     if verify_data == "auto":
         verify_data = "reviews-dev" if (args.checkpoint / "training.json").is_file() else "random"
     options = ExportOptions(checkpoint=args.checkpoint, out=args.out, max_drop=args.max_drop,
                             verify_data=verify_data, max_length=args.max_length or trained_length,
-                            truncation=args.truncation or trained_truncation or "head+tail",
+                            truncation=args.truncation or trained_truncation,
                             per_channel=args.per_channel, quantize_embeddings=args.quantize_embeddings,
                             keep_fp32=args.keep_fp32, fallback_limit=args.fallback_limit,
                             fuse_attention=args.fuse_attention,

@@ -5,4 +5,3 @@ OUTPUT_NAME = "logits"
 DYNAMIC_AXES = {**{name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}, OUTPUT_NAME: {0: "batch"}}
 OPSET = 17  # first opset with LayerNormalization; onnxruntime >= 1.14 and its mobile builds run it
 FP32_TOLERANCE = 1e-4  # max abs logit difference allowed between PyTorch and the fp32 ONNX graph
-BUNDLE_FORMAT_VERSION = 1

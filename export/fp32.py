@@ -13,6 +13,7 @@ from albert_edge.model import AlbertForSequenceClassification
 
 from .contract import DYNAMIC_AXES, FP32_TOLERANCE, INPUT_NAMES, OUTPUT_NAME
 
+
 def export_fp32(model: AlbertForSequenceClassification, out_path: Path, opset: int) -> Path:
     """TorchScript-based export: parameters used by N layers stay ONE initializer (the dynamo exporter copies them)."""
     model = model.eval()
@@ -24,11 +25,13 @@ def export_fp32(model: AlbertForSequenceClassification, out_path: Path, opset: i
                           dynamic_axes=DYNAMIC_AXES, opset_version=opset, do_constant_folding=True, dynamo=False)
     return out_path
 
+
 def run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return session.run([OUTPUT_NAME], feeds)[0]
+
 
 def check_fp32(model: AlbertForSequenceClassification, onnx_path: Path,
                batches: list[dict[str, np.ndarray]], tolerance: float = FP32_TOLERANCE) -> float:
@@ -42,6 +45,7 @@ def check_fp32(model: AlbertForSequenceClassification, onnx_path: Path,
         raise RuntimeError(f"fp32 ONNX differs from PyTorch by {worst:.2e} (allowed {tolerance:.0e}); "
                            "the export is wrong, please report it with the checkpoint's config.json")
     return worst
+
 
 def random_feeds(vocab_size: int, seed: int, batch: int = 3, length: int = 17) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)

@@ -4,7 +4,6 @@ that cannot be fooled (every weight matrix int8, no weight re-quantized at run t
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +12,12 @@ from onnx import numpy_helper
 
 WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
 LARGE_FP32_BYTES = 64 * 1024
+
+
+def _content_key(init: onnx.TensorProto) -> tuple:
+    """Identity of an initializer's value: dtype, shape and a hash of its bytes."""
+    array = numpy_helper.to_array(init)
+    return array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest()
 
 
 def dedupe_initializers(model: onnx.ModelProto) -> int:
@@ -24,8 +29,7 @@ def dedupe_initializers(model: onnx.ModelProto) -> int:
     rename: dict[str, str] = {}
     survivors = []
     for init in model.graph.initializer:
-        array = numpy_helper.to_array(init)
-        key = (array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest())
+        key = _content_key(init)
         if key in keep:
             rename[init.name] = keep[key]
         else:
@@ -60,7 +64,6 @@ class Coverage:
     fp32_weights: list[str] = field(default_factory=list)  # fp32 weight matrices above LARGE_FP32_BYTES
     dynamic_quantized_weights: list[str] = field(default_factory=list)
     duplicate_initializers: list[tuple[str, str]] = field(default_factory=list)
-    initializer_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -71,7 +74,7 @@ def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Co
     """Inspect every weight-consuming node. `allowed_fp32`: weights deliberately kept fp32 by the accuracy guard."""
     inits = {i.name: i for i in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
-    result = Coverage(initializer_bytes=sum(numpy_helper.to_array(i).nbytes for i in inits.values()))
+    result = Coverage()
     for node in model.graph.node:
         if node.op_type not in WEIGHT_OPS:
             continue
@@ -89,10 +92,9 @@ def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Co
                 result.fp32_weights.append(init.name)
     seen: dict[tuple, str] = {}
     for init in inits.values():
-        array = numpy_helper.to_array(init)
-        if array.size < 2:
+        if np.prod(init.dims, dtype=np.int64) < 2:
             continue  # scalars (zero points, scales) legitimately repeat
-        key = (array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest())
+        key = _content_key(init)
         if key in seen:
             result.duplicate_initializers.append((seen[key], init.name))
         seen.setdefault(key, init.name)
@@ -112,18 +114,6 @@ def _weight_source(name, inits, producers, depth: int = 0):
     if node.op_type in ("Identity", "Transpose", "Cast", "DequantizeLinear", "Reshape"):
         return _weight_source(node.input[0], inits, producers, depth + 1)
     return None
-
-
-def count_parameters_bytes(model: onnx.ModelProto) -> dict[str, int]:
-    by_type: dict[str, int] = defaultdict(int)
-    for init in model.graph.initializer:
-        array = numpy_helper.to_array(init)
-        by_type[str(array.dtype)] += int(array.nbytes)
-    return dict(by_type)
-
-
-def unique_weight_count(model: onnx.ModelProto) -> int:
-    return int(sum(np.prod(i.dims) for i in model.graph.initializer))
 
 
 def compact_names(model: onnx.ModelProto) -> None:

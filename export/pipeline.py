@@ -13,9 +13,10 @@ from tqdm import tqdm
 from albert_edge.checkpoint import load_pretrained
 from albert_edge.tokenization import load_tokenizer
 from albert_edge_runtime.encoding import TextEncoder
+from albert_edge_runtime.session import feeds_for
 
-from .bundle import write_bundle
-from .contract import OPSET
+from .bundle import check_out_dir, write_bundle
+from .contract import INPUT_NAMES, OPSET
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names, coverage
 from .optimize import optimize
@@ -70,10 +71,11 @@ def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int]
     return lines, None
 
 
-def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, truth, pad_id,
-                     weights: list[str], names: dict[str, str]) -> tuple[Path, Verification, list[str]]:
-    """Quantize; while the drop exceeds the guard, keep the most sensitive shared weight fp32 (measured)."""
-    model = onnx.load(str(work / "opt.onnx"), load_external_data=False)
+def guarded_quantize(options: ExportOptions, work: Path, model: onnx.ModelProto, fp32_logits, encoded, truth,
+                     pad_id, names: dict[str, str]) -> tuple[Path, Verification, list[str]]:
+    """Quantize `model` (work/opt.onnx, loaded); while the drop exceeds the guard, keep the most sensitive shared
+    weight fp32 (measured)."""
+    weights = matmul_weights(model)
     base_excluded = nodes_matching(model, options.keep_fp32)
     kept: list[str] = []
 
@@ -102,13 +104,12 @@ def guarded_quantize(options: ExportOptions, work: Path, fp32_logits, encoded, t
     return path, result, kept
 
 
-def matmul_weights(path: Path) -> list[str]:
-    model = onnx.load(str(path))
+def matmul_weights(model: onnx.ModelProto) -> list[str]:
     inits = {i.name for i in model.graph.initializer}
     return sorted({n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits})
 
 
-def torch_names(model, path: Path) -> dict[str, str]:
+def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
     """ONNX initializer name -> PyTorch parameter name, matched by bytes (MatMul weights are W transposed)."""
     from onnx import numpy_helper
 
@@ -119,20 +120,7 @@ def torch_names(model, path: Path) -> dict[str, str]:
         if array.ndim == 2:
             by_bytes[array.T.copy().tobytes()] = name
     return {i.name: by_bytes.get(numpy_helper.to_array(i).tobytes(), i.name)
-            for i in onnx.load(str(path)).graph.initializer}
-
-
-def check_out_dir(out: Path) -> None:
-    """Fail before any work if the bundle could not be written: exists non-empty, or no writable parent."""
-    import os
-
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} exists and is not empty; choose a new folder or remove it")
-    ancestor = out.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
+            for i in graph.graph.initializer}
 
 
 def run_export(options: ExportOptions) -> Path:
@@ -150,7 +138,7 @@ def run_export(options: ExportOptions) -> Path:
         work = Path(tmp)
         steps.set_postfix_str("export_fp32")
         export_fp32(model, work / "fp32.onnx", OPSET)
-        real = [dict(zip(("input_ids", "attention_mask", "token_type_ids"), _np_batch(encoded[:16], pad_id)))]
+        real = [feeds_for(encoded[:16], INPUT_NAMES, pad_id)]
         fp32_error = check_fp32(model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s)
                                                               for s in range(2)] + real)
         steps.update(1)
@@ -160,9 +148,10 @@ def run_export(options: ExportOptions) -> Path:
         steps.update(1)
         steps.set_postfix_str("quantize + verify")
         fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id)
-        names = torch_names(model, work / "opt.onnx")
-        int8_path, result, kept = guarded_quantize(options, work, fp32_logits, encoded, truth, pad_id,
-                                                   matmul_weights(work / "opt.onnx"), names)
+        optimized = onnx.load(str(work / "opt.onnx"))
+        names = torch_names(model, optimized)
+        int8_path, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id,
+                                                   names)
         report = _test_report(options, encoder, pad_id, work / "opt.onnx", int8_path)
         steps.update(2)
         steps.set_postfix_str("bundle")
@@ -190,13 +179,6 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
     encoded = encoder.encode_batch(test.texts)
     result = compare(logits_of(fp32_path, encoded, pad_id), logits_of(int8_path, encoded, pad_id), test.labels)
     return {"data": "reviews-test", **result.to_dict()}
-
-
-def _np_batch(encoded, pad_id):
-    from albert_edge_runtime.session import feeds_for
-
-    feeds = feeds_for(encoded, ("input_ids", "attention_mask", "token_type_ids"), pad_id)
-    return feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"]
 
 
 def _details(options, model, result, kept, merged, fp32_error, check, final_path) -> dict:
