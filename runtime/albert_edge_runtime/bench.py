@@ -25,16 +25,25 @@ SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个�
                 "客服态度恶劣，退货流程拖了两个星期，再也不会买了", "一般般吧，没有想象中那么好，但价格便宜"]
 
 
-def describe_machine(threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or ""
+# CPU features that decide which INT8 kernels onnxruntime picks (x86 VNNI, ARM dot-product / i8mm / SVE).
+INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve")
+CPU_NAME_KEYS = ("model name", "model", "hardware", "cpu part")  # in order of preference
+
+
+def describe_machine(threads: int, cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    info: dict[str, str] = {}
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key = line.split(":")[0].strip().lower()
-            if key in ("model name", "hardware", "model", "cpu part") and not cpu:
-                cpu = line.split(":", 1)[1].strip()
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
-    return {"cpu": cpu or "unknown", "arch": platform.machine(), "cores": os.cpu_count(),
+    # x86 lists "model : 17" (a family number) before "model name"; a Pi's "Model" is its board name.
+    names = (info.get(k, "") for k in CPU_NAME_KEYS)
+    cpu = next((n for n in names if n and not n.isdigit()), "") or platform.processor() or "unknown"
+    flags = set((info.get("flags") or info.get("features") or "").split())
+    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(),
+            "int8_cpu_flags": [f for f in INT8_FLAGS if f in flags],
             "system": platform.platform(), "python": platform.python_version(),
             "onnxruntime": ort.__version__, "threads": threads}
 

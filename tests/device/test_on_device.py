@@ -51,3 +51,18 @@ def test_no_training_side_modules():
             "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, cpu, flags", [
+    ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+     "flags\t\t: fpu avx2 avx512f avx512_vnni\n", "AMD EPYC", ["avx2", "avx512f", "avx512_vnni"]),
+    ("processor\t: 0\nFeatures\t: fp asimd asimddp crc32\nCPU part\t: 0xd0b\n\n"
+     "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n", "Raspberry Pi 5 Model B Rev 1.0",
+     ["asimd", "asimddp"]),
+])
+def test_machine_description_names_the_cpu_and_int8_features(tmp_path, text, cpu, flags):
+    from albert_edge_runtime.bench import describe_machine
+
+    (tmp_path / "cpuinfo").write_text(text)
+    machine = describe_machine(1, tmp_path / "cpuinfo")
+    assert machine["cpu"] == cpu and machine["int8_cpu_flags"] == flags and machine["threads"] == 1
