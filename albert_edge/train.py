@@ -50,6 +50,7 @@ class TrainArgs:
     pretrain_minutes: float = 0.0
     pretrain_news: bool = True
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
+    augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
     threads: int = 0  # 0: all cores
 
@@ -105,26 +106,53 @@ def build_model(args: TrainArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
                         pad_token_id=pad_id, id2label=dict(LABELS))
 
 
-def batch_loss(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor | None, args: TrainArgs) -> torch.Tensor:
-    loss = F.cross_entropy(logits, target, label_smoothing=args.label_smoothing)
-    if soft is None or args.distill == 0:
-        return loss
-    distill = -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()  # cross-entropy to the teacher's probs
-    return (1 - args.distill) * loss + args.distill * distill
+@dataclass
+class TrainingSet:
+    texts: list[str]
+    labels: torch.Tensor  # (N,)
+    soft: torch.Tensor | None  # (N, C) teacher probabilities, None without distillation
+    hard_weight: torch.Tensor  # (N,) weight of the label loss: 1 - distill for real texts, 0 for augmented spans
+    soft_weight: torch.Tensor  # (N,) weight of the teacher loss: distill for real texts, 1 for augmented spans
 
 
-def train_epoch(model, optimizer, scheduler, encoded, labels, args, rng, epoch, teacher=None) -> float:
+def training_set(texts: list[str], labels: list[int], args: TrainArgs) -> TrainingSet:
+    if args.augment and args.distill <= 0:
+        raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
+    if args.distill <= 0:
+        return TrainingSet(list(texts), torch.tensor(labels), None, torch.ones(len(texts)), torch.zeros(len(texts)))
+    from .teacher import clause_spans, out_of_fold_probabilities
+
+    rng = random.Random(args.seed)
+    extra = [clause_spans(t, args.augment, rng) for t in texts] if args.augment else None
+    probs, extra_probs = out_of_fold_probabilities(texts, labels, 5, args.seed, extra)
+    spans = [s for group in (extra or []) for s in group]
+    span_labels = [label for label, group in zip(labels, extra or []) for _ in group]
+    soft = np.concatenate([probs] + [p for p in extra_probs if len(p)])
+    hard = [1 - args.distill] * len(texts) + [0.0] * len(spans)
+    teacher = [args.distill] * len(texts) + [1.0] * len(spans)
+    return TrainingSet(list(texts) + spans, torch.tensor(list(labels) + span_labels), torch.from_numpy(soft),
+                       torch.tensor(hard), torch.tensor(teacher))
+
+
+def batch_loss(logits: torch.Tensor, data: TrainingSet, batch: list[int], args: TrainArgs) -> torch.Tensor:
+    # (B,) per-text losses, so augmented spans can learn from the teacher alone
+    hard = F.cross_entropy(logits, data.labels[batch], label_smoothing=args.label_smoothing, reduction="none")
+    if data.soft is None:
+        return hard.mean()
+    soft = -(data.soft[batch] * F.log_softmax(logits, dim=-1)).sum(-1)  # cross-entropy to the teacher's probs
+    return (data.hard_weight[batch] * hard + data.soft_weight[batch] * soft).mean()
+
+
+def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch) -> float:
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
     batches = bucketed_batches([len(x) for x in ids], args.batch_size, rng)
-    target = torch.tensor(labels)
     losses, seen, start = [], 0, time.perf_counter()
     bar = tqdm(iterate(batches, ids, types, model.config.pad_token_id), total=len(batches),
                desc=f"epoch {epoch}", mininterval=2.0)
     for batch, feeds in bar:
-        soft = None if teacher is None else teacher[batch]
-        loss = batch_loss(model(**feeds), target[batch], soft, args)
+        loss = batch_loss(model(**feeds), data, batch, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -160,18 +188,14 @@ def train(args: TrainArgs) -> dict:
         pretrainer = AlbertForPreTraining(config)
         pretrain(pretrainer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
         model.albert.load_state_dict(pretrainer.albert.state_dict())
-    encoded = encoder.encode_batch(train_split.texts)
-    teacher = None
-    if args.distill > 0:
-        from .teacher import out_of_fold_probabilities
-
-        teacher = torch.from_numpy(out_of_fold_probabilities(train_split.texts, train_split.labels, 5, args.seed))
+    data = training_set(train_split.texts, train_split.labels, args)
+    encoded = encoder.encode_batch(data.texts)
     steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
     history, best, stale, start = [], -1.0, 0, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(model, optimizer, scheduler, encoded, train_split.labels, args, rng, epoch, teacher)
+        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch)
         dev = classification_metrics(dev_split.labels, predict_logits(model, encoder, dev_split.texts).argmax(1))
         history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
         (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from albert_edge.data import dedupe, load_news_texts, load_reviews, normalize
 from albert_edge.train import TrainArgs, evaluate, train
@@ -55,3 +56,34 @@ def test_tiny_training_run_learns_and_checkpoint_round_trips(tmp_path):
 def test_eval_rejects_unknown_split(tmp_path):
     with pytest.raises(ValueError, match="unknown split 'validation'; expected train, dev or test"):
         evaluate(tmp_path, split="validation")
+
+
+def test_clause_spans_are_proper_runs_of_clauses():
+    import random
+
+    from albert_edge.teacher import clause_spans
+
+    text = "房间很干净，服务也好，就是早餐太差。下次还来！"
+    spans = clause_spans(text, 3, random.Random(0))
+    assert 1 <= len(spans) <= 3 and len(set(spans)) == len(spans)
+    assert all(s in text and s != text for s in spans)
+    assert clause_spans("没有标点的一句话", 3, random.Random(0)) == []
+
+
+def test_augmented_spans_learn_from_the_teacher_only():
+    from albert_edge.train import training_set
+
+    reviews = load_reviews()
+    texts, labels = reviews.train.texts[:200], reviews.train.labels[:200]
+    data = training_set(texts, labels, TrainArgs(out="-", distill=0.8, augment=2))
+    n = len(texts)
+    assert len(data.texts) > n and data.soft.shape == (len(data.texts), 2)
+    assert data.hard_weight[:n].allclose(torch.tensor(0.2)) and data.hard_weight[n:].eq(0).all()
+    assert data.soft_weight[n:].eq(1).all() and data.soft.sum(1).allclose(torch.tensor(1.0))
+
+
+def test_augment_without_teacher_is_refused():
+    from albert_edge.train import training_set
+
+    with pytest.raises(ValueError, match="--augment needs --distill"):
+        training_set(["好"], [1], TrainArgs(out="-", augment=2))
