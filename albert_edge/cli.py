@@ -65,15 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from albert_edge_runtime.cli import report_failure
+
     args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        print(f"albert-edge {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"albert-edge {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_failure(f"albert-edge {args.command}", exc)
 
 
 if __name__ == "__main__":

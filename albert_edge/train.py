@@ -54,6 +54,10 @@ class TrainArgs:
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
     threads: int = 0  # 0: all cores
 
+    def __post_init__(self):
+        if self.augment and self.distill <= 0:
+            raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
+
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
@@ -116,8 +120,6 @@ class TrainingSet:
 
 
 def training_set(texts: list[str], labels: list[int], args: TrainArgs) -> TrainingSet:
-    if args.augment and args.distill <= 0:
-        raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
     if args.distill <= 0:
         return TrainingSet(list(texts), torch.tensor(labels), None, torch.ones(len(texts)), torch.zeros(len(texts)))
     from .teacher import clause_spans, out_of_fold_probabilities

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from .encoding import TextEncoder
 from .session import SessionOptions, make_session, run_logits, softmax
 
 MAX_BATCH_ITEMS = 1_000_000
+# Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK = 256  # texts tokenized and run together
 
 
@@ -74,8 +77,10 @@ class SentimentClassifier:
 
 
 def _checked_texts(texts: Iterable[str]) -> list[str]:
-    if isinstance(texts, str):
+    if isinstance(texts, (str, bytes)):
         raise TypeError("predict takes a list of texts; wrap a single text in a list: predict([text])")
+    if isinstance(texts, Mapping) or not isinstance(texts, Iterable):
+        raise TypeError(f"predict takes a list of texts, not {type(texts).__name__}")
     items = []
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -83,13 +88,5 @@ def _checked_texts(texts: Iterable[str]) -> list[str]:
         if i >= MAX_BATCH_ITEMS:
             raise ValueError(f"more than {MAX_BATCH_ITEMS} texts in one call; split the input into chunks")
         # Lone surrogates cannot be encoded to UTF-8 by the tokenizer; replace them rather than crash.
-        items.append(text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text)
+        items.append(_SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text)
     return items
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -99,15 +101,29 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
+EXPECTED_ERRORS = (BundleError, ValueError, TypeError, OSError, RuntimeError)
+
+
+def report_failure(prog: str, exc: BaseException) -> int:
+    """One line on stderr and the exit code. Unexpected exception types say so; ALBERT_EDGE_TRACEBACK=1 shows it."""
+    if isinstance(exc, KeyboardInterrupt):
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    if os.environ.get("ALBERT_EDGE_TRACEBACK"):
+        traceback.print_exception(exc)
+    message = " ".join(str(exc).split()) or type(exc).__name__  # onnxruntime messages span lines
+    if not isinstance(exc, EXPECTED_ERRORS):
+        message = f"unexpected {type(exc).__name__}: {message} (ALBERT_EDGE_TRACEBACK=1 shows where)"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
     try:
         return cmd_predict(args) if args.command == "predict" else cmd_bench(args)
-    except (BundleError, ValueError, TypeError, OSError) as exc:
-        print(f"albert-edge-run {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_failure(f"albert-edge-run {args.command}", exc)
 
 
 if __name__ == "__main__":
