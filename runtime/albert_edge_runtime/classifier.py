@@ -61,7 +61,7 @@ class SentimentClassifier:
 
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
-        items = _checked_texts(texts)
+        items = checked_texts(texts)
         results: list[Prediction] = []
         # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
@@ -76,7 +76,7 @@ class SentimentClassifier:
                           {label: float(p) for label, p in zip(self.labels, probs)}, truncated)
 
 
-def _checked_texts(texts: Iterable[str]) -> list[str]:
+def checked_texts(texts: Iterable[str]) -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise TypeError("predict takes a list of texts; wrap a single text in a list: predict([text])")
     if isinstance(texts, Mapping) or not isinstance(texts, Iterable):

@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=5)
     b.add_argument("--json", dest="json_out", help="also write the full report to this JSON file")
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
+    s = sub.add_parser("serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model "
+                                     "(needs the [serve] extra)")
+    _common(s)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-batch", type=int, default=32, help="texts run together at most (default 32)")
+    s.add_argument("--max-wait-ms", type=float, default=2.0,
+                   help="how long to collect concurrent requests into one batch (default 2 ms)")
+    s.add_argument("--max-queue", type=int, default=256, help="queued requests before answering 503 (default 256)")
+    s.add_argument("--max-texts", type=int, default=256, help="texts per request at most (default 256)")
+    s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
     return parser
 
 
@@ -91,6 +102,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .batcher import AsyncSentimentClassifier
+
+    if args.max_texts < 1 or args.max_body_bytes < 1:
+        raise ValueError("--max-texts and --max-body-bytes must be positive")
+    from .serve import serve  # ImportError with the install command when the extra is missing
+
+    classifier = AsyncSentimentClassifier.load(args.bundle, args.threads, args.max_batch, args.max_wait_ms,
+                                               args.max_queue)
+    print(f"albert-edge-run serve: http://{args.host}:{args.port}/v1/sentiment", file=sys.stderr, flush=True)
+    serve(args.host, args.port, classifier, args.max_texts, args.max_body_bytes)
+    return 0
+
+
 def _ints(text: str, flag: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -101,7 +126,7 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
-EXPECTED_ERRORS = (BundleError, ValueError, TypeError, OSError, RuntimeError)
+EXPECTED_ERRORS = (BundleError, ValueError, TypeError, OSError, RuntimeError, ImportError)
 
 
 def report_failure(prog: str, exc: BaseException) -> int:
@@ -121,7 +146,7 @@ def report_failure(prog: str, exc: BaseException) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
     try:
-        return cmd_predict(args) if args.command == "predict" else cmd_bench(args)
+        return {"predict": cmd_predict, "bench": cmd_bench, "serve": cmd_serve}[args.command](args)
     except (Exception, KeyboardInterrupt) as exc:
         return report_failure(f"albert-edge-run {args.command}", exc)
 

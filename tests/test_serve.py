@@ -1,0 +1,167 @@
+"""The micro-batching front and the HTTP service (`albert-edge-run serve`), against a real server on loopback."""
+
+import http.client
+import json
+import threading
+import urllib.parse
+from concurrent.futures import CancelledError
+
+import pytest
+
+from albert_edge_runtime import AsyncSentimentClassifier, Overloaded, SentimentClassifier
+from bench.serve_load import health, load, post_json, running_server
+
+SERVING_PEAK_BUDGET_MIB = 110  # measured 91-95 MiB under 8 x 200 requests (goal 90); the floor varies by ~12 MiB
+
+
+class BlockingClassifier:
+    """Stands in for SentimentClassifier: each predict waits for `release`, so the queue can be filled."""
+
+    def __init__(self):
+        self.started, self.release = threading.Event(), threading.Event()
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts, batch_size=32):
+        self.started.set()
+        self.release.wait(10)
+        self.calls.append(list(texts))
+        if "boom" in texts:
+            raise RuntimeError("model failed")
+        return [f"p:{t}" for t in texts]
+
+
+def test_full_queue_answers_overloaded_at_once():
+    fake = BlockingClassifier()
+    clf = AsyncSentimentClassifier(fake, max_batch=4, max_wait_ms=0, max_queue=1)
+    first = clf.submit(["a"])
+    assert fake.started.wait(10)  # the worker holds "a" and blocks
+    second = clf.submit(["b"])  # fills the queue
+    with pytest.raises(Overloaded, match="overloaded: 1 requests already queued; retry later"):
+        clf.submit(["c"])
+    fake.release.set()
+    assert first.result(10) == ["p:a"] and second.result(10) == ["p:b"]
+    clf.close()
+
+
+def test_requests_are_batched_split_back_and_failures_reach_every_caller():
+    fake = BlockingClassifier()
+    clf = AsyncSentimentClassifier(fake, max_batch=64, max_wait_ms=200, max_queue=64)
+    futures = [clf.submit([f"t{i}", f"u{i}"]) for i in range(5)]
+    fake.release.set()
+    assert [f.result(10) for f in futures] == [[f"p:t{i}", f"p:u{i}"] for i in range(5)]
+    assert len(fake.calls) <= 2  # collected into one batch (two if the worker woke before the rest arrived)
+    bad = [clf.submit(["x"]), clf.submit(["boom"])]
+    for f in bad:
+        with pytest.raises(RuntimeError, match="model failed"):
+            f.result(10)
+    assert clf.submit(["y"]).result(10) == ["p:y"]  # the worker survived
+    clf.close()
+    with pytest.raises(RuntimeError, match="the classifier was closed; create a new one"):
+        clf.submit(["z"])
+
+
+def test_cancelled_request_is_skipped():
+    fake = BlockingClassifier()
+    clf = AsyncSentimentClassifier(fake, max_batch=1, max_wait_ms=0, max_queue=8)
+    first, second = clf.submit(["a"]), clf.submit(["b"])
+    assert second.cancel()
+    fake.release.set()
+    assert first.result(10) == ["p:a"]
+    with pytest.raises(CancelledError):
+        second.result(10)
+    clf.close()
+    assert ["b"] not in fake.calls
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_batch": 0}, "max_batch must be an integer >= 1"), ({"max_queue": 0}, "max_queue must be an integer"),
+    ({"max_wait_ms": -1}, "max_wait_ms must be between 0 and 1000"),
+])
+def test_batcher_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AsyncSentimentClassifier(BlockingClassifier(), **kwargs)
+
+
+def test_bad_input_is_named_in_the_callers_thread():
+    clf = AsyncSentimentClassifier(BlockingClassifier())
+    with pytest.raises(TypeError, match="item 1 is NoneType, not str"):
+        clf.submit(["a", None])
+    assert clf.submit([]).result(1) == []
+    clf.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server() as (url, proc):
+        yield url
+
+
+def test_eight_concurrent_clients_get_what_predict_gives(server):
+    from albert_edge.data import load_reviews
+
+    texts = load_reviews().test.texts[:800]  # real reviews, 1 to ~1 000 characters
+    result = load(server, texts, clients=8, requests_per_client=200)
+    assert result["answered"] == 1600 and result["errors"] == []
+    direct = SentimentClassifier.load().predict(texts)
+    for answer in result["answers"].values():
+        expected = direct[answer["text"]]
+        # Batches differ from the direct call's, and dynamic INT8 scales are per batch: labels equal, scores close.
+        assert answer["label"] == expected.label and abs(answer["score"] - expected.score) < 0.02
+        assert answer["truncated"] == expected.truncated
+    peak = health(server)["peak_rss_mib"]
+    print(f"\n8 clients x 200: {result['requests_per_s']} req/s, p50 {result['p50_ms']} ms, "
+          f"p99 {result['p99_ms']} ms, serving peak RSS {peak} MiB")
+    assert peak <= SERVING_PEAK_BUDGET_MIB
+
+
+def raw_post(url: str, body: bytes, path: str = "/v1/sentiment", method: str = "POST") -> tuple[int, dict]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    status, payload = response.status, json.loads(response.read())
+    conn.close()
+    return status, payload
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"{not json", 400, "body is not valid JSON"),
+    (b"\xff\xfe", 400, "body is not valid JSON"),
+    (b'["a"]', 422, 'expected a JSON object with a "texts" list'),
+    (b'{"text": "a"}', 422, 'expected a JSON object with a "texts" list'),
+    (b'{"texts": "a"}', 422, '"texts" must be a list of strings, not str'),
+    (b'{"texts": ["a", 3]}', 422, "texts[1] is int, not a string"),
+    (b'{"texts": ["a", null]}', 422, "texts[1] is NoneType, not a string"),
+    (json.dumps({"texts": ["a"] * 257}).encode(), 413, "257 texts in one request; at most 256"),
+    (json.dumps({"texts": ["长" * 400_000]}).encode(), 413, "over the 1000000-byte limit"),
+])
+def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, body, status, message):
+    got_status, payload = raw_post(server, body)
+    assert (got_status, message in payload["error"]) == (status, True), payload
+    ok_status, ok = raw_post(server, json.dumps({"texts": ["质量太差了"]}).encode())
+    assert ok_status == 200 and ok["predictions"][0]["label"] == "negative"
+
+
+def test_unknown_routes_and_methods_are_json(server):
+    assert raw_post(server, b"", "/nope", "GET") == (404, {"error": "Not Found"})
+    assert raw_post(server, b"", "/v1/sentiment", "GET") == (405, {"error": "Method Not Allowed"})
+
+
+def test_model_and_health_endpoints(server):
+    status, manifest = raw_post(server, b"", "/v1/model", "GET")
+    assert status == 200 and manifest["labels"] == ["negative", "positive"] and "files" in manifest
+    assert health(server)["status"] == "ok"
+    parts = urllib.parse.urlsplit(server)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    assert post_json(conn, "/v1/sentiment", {"texts": []}) == (200, {"predictions": []})
+
+
+def test_fastapi_example_embeds_the_classifier():
+    from fastapi.testclient import TestClient
+
+    from examples.fastapi_app import app
+
+    with TestClient(app) as client:
+        ok = client.post("/sentiment", json={"texts": ["这个产品很好", "质量太差了"]})
+        assert ok.status_code == 200 and [p["label"] for p in ok.json()] == ["positive", "negative"]
+        assert client.post("/sentiment", json={"texts": "a"}).status_code == 422
