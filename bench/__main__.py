@@ -1,80 +1,137 @@
-"""`python -m bench [--skip-base]`: size and interleaved latency of our INT8 bundle vs optimum's best recipe and
-PyTorch eager, for the default model and an albert-base-v2-shaped model. Writes bench/results/."""
+"""`python -m bench`: our INT8 bundle against what a user would pick instead, same weights, one run.
+
+Contenders: PyTorch fp32 eager (transformers), optimum's default recipe (optimum-cli export -> ORTQuantizer arm64
+preset), optimum's best recipe (O1 -> arm64 int8), our bundle through albert_edge_runtime; for accuracy also the
+char TF-IDF + LogisticRegression baseline. Models: the default model and an albert-base-v2-shaped one (random
+weights). Writes bench/results/{report.md,results.json,latency.png,summary.png} and the README's headline table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from albert_edge_runtime.bench import describe_machine
 
-from .contenders import albert_base_checkpoint, optimum_o1_int8
+from .contenders import albert_base_checkpoint, hf_folder, int8_coverage, optimum_default_int8, optimum_o1_int8
+from .fresh import fresh_run
 from .latency import feeds_of_length, interleaved, ort_runner, torch_runner
+from .report import markdown_report, plot, update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 32, 64, 128)
+OURS, BEST, DEFAULT, TORCH = "ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"
 
 
 def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) -> Path:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
     return run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=max_drop, verify_data=verify_data,
-                                    max_length=256, truncation="head+tail", per_channel=True,
+                                    max_length=128, truncation="head+tail", per_channel=False,
                                     quantize_embeddings=True, command="python -m bench"))
 
 
-def measure(name: str, checkpoint: Path, bundle: Path, work: Path, threads: int, runs: int) -> dict:
-    optimum = optimum_o1_int8(checkpoint, work)
-    runners = {"ours int8": ort_runner(str(bundle / "model.onnx"), threads),
-               "optimum O1 int8": ort_runner(str(optimum), threads),
-               "pytorch fp32": torch_runner(str(checkpoint), threads)}
+def latency_table(files: dict[str, Path], checkpoint: Path, threads: int, runs: int) -> dict:
+    runners = {name: ort_runner(str(path), threads) for name, path in files.items()}
+    runners[TORCH] = torch_runner(str(checkpoint), threads)
     vocab = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
-    latency = {n: interleaved(runners, feeds_of_length(n, vocab), runs, warmup=5) for n in LENGTHS}
-    return {"model": name, "threads": threads,
-            "bytes": {"ours int8": (bundle / "model.onnx").stat().st_size, "optimum O1 int8": optimum.stat().st_size},
-            "latency": latency}
+    return {str(n): interleaved(runners, feeds_of_length(n, vocab), runs, warmup=5) for n in LENGTHS}
 
 
-def table(result: dict) -> str:
-    b = result["bytes"]
-    lines = [f"**{result['model']}**, {result['threads']} thread(s): file size ours {b['ours int8'] / 1e6:.2f} MB, "
-             f"optimum O1 int8 {b['optimum O1 int8'] / 1e6:.2f} MB", "",
-             "| seq | ours int8 p50 ms | optimum O1 int8 p50 ms | PyTorch fp32 p50 ms | ours / optimum |",
-             "|---:|---:|---:|---:|---:|"]
-    for n, row in result["latency"].items():
-        ours, opt, pt = row["ours int8"]["p50_ms"], row["optimum O1 int8"]["p50_ms"], row["pytorch fp32"]["p50_ms"]
-        verdict = "" if ours <= opt else " (slower: goal not met)"
-        lines.append(f"| {n} | {ours:.2f} | {opt:.2f} | {pt:.2f} | {ours / opt:.2f}x{verdict} |")
-    return "\n".join(lines)
+def fresh_table(folders: dict[str, tuple[str, Path]], texts_file: Path, rounds: int) -> dict:
+    """Each contender in new processes, interleaved round by round; medians of cold start, throughput, RSS."""
+    runs: dict[str, list[dict]] = {name: [] for name in folders}
+    for _ in range(rounds):
+        for name, (kind, path) in folders.items():
+            runs[name].append(fresh_run(kind, path, texts_file, 1, 128))
+    return {name: {key: statistics.median(r[key] for r in reports)
+                   for key in ("cold_start_s", "texts_per_s", "peak_rss_mib")} | {"labels": reports[0]["labels"]}
+            for name, reports in runs.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per contender and length (default 30)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--skip-base", action="store_true", help="only the default model (faster)")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+def measure(name: str, checkpoint: Path, bundle: Path, work: Path, texts: list[str], labels: list[int] | None,
+            args: argparse.Namespace) -> dict:
+    files = {OURS: bundle / "model.onnx", BEST: optimum_o1_int8(checkpoint, work),
+             DEFAULT: optimum_default_int8(checkpoint, work)}
+    texts_file = work / "texts.txt"
+    texts_file.write_text("\n".join(texts), encoding="utf-8")
+    folders = {OURS: ("ours", bundle), BEST: ("optimum", hf_folder(checkpoint, files[BEST], work / "best")),
+               DEFAULT: ("optimum", hf_folder(checkpoint, files[DEFAULT], work / "default")),
+               TORCH: ("pytorch", hf_folder(checkpoint, None, work / "torch"))}
+    result = {"model": name, "texts": len(texts),
+              "bytes": {k: p.stat().st_size for k, p in files.items()},
+              "int8_coverage": {k: int8_coverage(p) for k, p in files.items()},
+              "latency": {"1": latency_table(files, checkpoint, 1, args.runs)},
+              "fresh": fresh_table(folders, texts_file, args.rounds)}
+    if args.all_cores:
+        cores = os.cpu_count() or 1
+        result["latency"][str(cores)] = latency_table(files, checkpoint, cores, args.runs)
+    if labels is not None:
+        id2label = json.loads((checkpoint / "config.json").read_text())["id2label"]
+        truth = np.asarray([id2label[str(y)] for y in labels])
+        result["accuracy"] = {k: float(np.mean(np.asarray(v["labels"]) == truth)) for k, v in result["fresh"].items()}
+    for report in result["fresh"].values():
+        report.pop("labels")
+    return result
+
+
+def tfidf_accuracy() -> float:
+    from albert_edge.data import load_reviews
+    from albert_edge.teacher import tfidf_pipeline
+
+    reviews = load_reviews()
+    model = tfidf_pipeline().fit(reviews.train.texts, reviews.train.labels)
+    return float(np.mean(model.predict(reviews.test.texts) == np.asarray(reviews.test.labels)))
+
+
+def run(args: argparse.Namespace) -> dict:
+    from albert_edge.data import load_reviews
+
+    test = load_reviews().test
     results = []
     with tempfile.TemporaryDirectory(prefix="albert-edge-bench-") as tmp:
         work = Path(tmp)
-        default = ROOT / "models" / "default"
-        results.append(measure("default model", default, ROOT / "runtime" / "albert_edge_runtime" / "default_bundle",
-                               work, args.threads, args.runs))
-        if not args.skip_base:
+        results.append(measure(args.name, args.checkpoint, args.bundle, work / "default", test.texts[:args.texts],
+                               test.labels[:args.texts], args))
+        if args.base:
             base = albert_base_checkpoint(work / "base")
-            results.append(measure("albert-base-v2 shape (random weights)", base,
-                                   # random weights: every prediction sits near 0.5, so the accuracy guard has
-                                   # nothing to protect and its fp32 fallback would only distort the size figure
-                                   export_ours(base, work / "base_bundle", "random", max_drop=100.0), work,
-                                   args.threads, args.runs))
-    report = {"machine": describe_machine(args.threads), "results": results}
-    (args.out / "latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    markdown = "\n\n".join(table(r) for r in results)
-    (args.out / "latency.md").write_text(markdown + "\n")
+            # random weights: every prediction sits near 0.5, so the accuracy guard has nothing to protect
+            bundle = export_ours(base, work / "base_bundle", "random", max_drop=100.0)
+            results.append(measure("albert-base-v2 shape (random weights)", base, bundle, work / "base_run",
+                                   test.texts[:args.base_texts], None, args))
+    baseline = tfidf_accuracy() if args.tfidf else None
+    return {"machine": describe_machine(1), "runs": args.runs, "rounds": args.rounds, "results": results,
+            "tfidf_test_accuracy": baseline}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per contender and length (default 30)")
+    parser.add_argument("--rounds", type=int, default=2, help="fresh-process rounds per contender (default 2)")
+    parser.add_argument("--texts", type=int, default=1732, help="test reviews for throughput/accuracy (default all)")
+    parser.add_argument("--base-texts", type=int, default=300, help="reviews for the albert-base throughput")
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--bundle", type=Path, default=ROOT / "runtime" / "albert_edge_runtime" / "default_bundle")
+    parser.add_argument("--name", default="default model")
+    parser.add_argument("--no-base", dest="base", action="store_false", help="skip the albert-base-v2 shape")
+    parser.add_argument("--no-all-cores", dest="all_cores", action="store_false", help="1-thread latency only")
+    parser.add_argument("--no-tfidf", dest="tfidf", action="store_false", help="skip the TF-IDF baseline")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README whose table is updated")
+    args = parser.parse_args(argv)
+    report = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = markdown_report(report)
+    (args.out / "report.md").write_text(markdown + "\n")
+    plot(report, args.out)
+    update_readme(args.readme, markdown)
     print(markdown)
 
 

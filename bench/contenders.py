@@ -48,3 +48,50 @@ def albert_base_checkpoint(folder: Path) -> Path:
     transformers.AlbertForSequenceClassification(config).save_pretrained(folder)
     save_tokenizer(build_chinese_wordpiece(["这个产品很好", "质量太差了"] * 5, vocab_size=100, min_frequency=1), folder)
     return folder
+
+
+def optimum_default_int8(checkpoint: Path, work: Path) -> Path:
+    """What the optimum docs show first: `optimum-cli export onnx` then ORTQuantizer with the arm64 preset."""
+    from optimum.exporters.onnx import main_export
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    main_export(str(checkpoint), output=work / "optimum_export", task="text-classification")
+    quantizer = ORTQuantizer.from_pretrained(work / "optimum_export")
+    quantizer.quantize(save_dir=work / "optimum_default",
+                       quantization_config=AutoQuantizationConfig.arm64(is_static=False, per_channel=False))
+    out = work / "optimum_default_int8.onnx"
+    shutil.move(work / "optimum_default" / "model_quantized.onnx", out)
+    shutil.rmtree(work / "optimum_export", ignore_errors=True)
+    shutil.rmtree(work / "optimum_default", ignore_errors=True)
+    return out
+
+
+def hf_folder(checkpoint: Path, onnx_file: Path | None, folder: Path) -> Path:
+    """A folder transformers/optimum pipelines load offline: config, fast tokenizer, and the ONNX file if any."""
+    from transformers import PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        if (checkpoint / name).exists():
+            shutil.copyfile(checkpoint / name, folder / name)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(checkpoint / "tokenizer.json"), unk_token="[UNK]",
+                                        pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer.save_pretrained(folder)
+    if onnx_file is not None:
+        shutil.copyfile(onnx_file, folder / "model.onnx")
+    return folder
+
+
+def int8_coverage(path: Path) -> float:
+    """Share of the file's weight parameters stored as 8-bit integers (the rest are fp32: biases, norms, ...)."""
+    model = onnx.load(str(path))
+    int8 = total = 0
+    for tensor in model.graph.initializer:
+        count = 1
+        for d in tensor.dims:
+            count *= d
+        total += count
+        if tensor.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+            int8 += count
+    return int8 / total if total else 0.0

@@ -1,0 +1,31 @@
+"""Smoke test of `python -m bench` on the tiny model: every contender runs, the report, plots and README table
+are written. Figures are not asserted (timings are noisy); their shape and the goal verdicts are."""
+
+import json
+
+import pytest
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
+    from bench.__main__ import main
+    from bench.report import README_END, README_START
+
+    checkpoint, bundle = exported
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
+    main(["--checkpoint", str(checkpoint), "--bundle", str(bundle), "--name", "tiny", "--runs", "2",
+          "--rounds", "1", "--texts", "20", "--no-base", "--no-all-cores", "--no-tfidf", "--out", str(tmp_path / "r"),
+          "--readme", str(readme)])
+    report = json.loads((tmp_path / "r" / "results.json").read_text())
+    (result,) = report["results"]
+    contenders = {"ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"}
+    assert set(result["fresh"]) == contenders and set(result["accuracy"]) == contenders
+    assert set(result["latency"]["1"]) == {"16", "32", "64", "128"}
+    assert result["bytes"]["ours int8"] < result["bytes"]["optimum default int8"]
+    assert 0.5 < result["int8_coverage"]["ours int8"] <= 1.0
+    assert all(r["peak_rss_mib"] > 0 and r["texts_per_s"] > 0 for r in result["fresh"].values())
+    for png in ("latency.png", "summary.png"):
+        assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = readme.read_text()
+    assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
