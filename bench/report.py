@@ -96,6 +96,7 @@ def plot(report: dict, out: Path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)", ylabel="p50 latency, ms (1 thread)",
                title=result["model"])
         ax.set_xticks(lengths, [str(n) for n in lengths])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # log-scale minor labels overlap ours
         ax.legend()
     fig.tight_layout()
     fig.savefig(out / "latency.png", dpi=110)
@@ -105,12 +106,17 @@ def plot(report: dict, out: Path) -> None:
               ("peak RSS, MiB", {c: first["fresh"][c]["peak_rss_mib"] for c in CONTENDERS}),
               ("throughput, texts/s", {c: first["fresh"][c]["texts_per_s"] for c in CONTENDERS})]
     if "accuracy" in first:
-        panels.append(("test accuracy, %", {c: 100 * first["accuracy"][c] for c in CONTENDERS}))
+        accuracy = {c: 100 * first["accuracy"][c] for c in CONTENDERS}
+        if report.get("tfidf_test_accuracy") is not None:
+            accuracy["char TF-IDF + LR"] = 100 * report["tfidf_test_accuracy"]
+        panels.append(("test accuracy, %", accuracy))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4))
     for ax, (title, values) in zip(axes, panels):
         ax.bar(range(len(values)), list(values.values()))
         ax.set_xticks(range(len(values)), [k.replace(" ", "\n", 1) for k in values], fontsize=8)
         ax.set_title(f"{first['model']}: {title}")
+        if title.startswith("test accuracy"):
+            ax.set_ylim(min(values.values()) - 3, max(values.values()) + 1)  # differences of 1-2 points matter
     fig.tight_layout()
     fig.savefig(out / "summary.png", dpi=110)
     plt.close(fig)
