@@ -20,7 +20,7 @@ class SentimentRequest(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     # One classifier per process: concurrent requests are micro-batched in its worker thread.
-    app.state.classifier = AsyncSentimentClassifier.load(max_batch=32, max_wait_ms=2.0, max_queue=256)
+    app.state.classifier = AsyncSentimentClassifier.load(max_batch=32, max_wait_ms=0.0, max_queue=256)
     yield
     app.state.classifier.close()
 

@@ -44,13 +44,15 @@ def test_bad_items_are_named(exported):
     assert clf.predict(["\ud800 lone surrogate", "", "   "])[0].label in clf.labels
 
 
-def test_buckets_bound_rows_tokens_and_attention():
-    lengths = [5, 300, 7, 6, 250, 8]
-    batches = length_buckets(lengths, max_batch=2, max_tokens=600, max_attention=100_000)
-    assert sorted(i for b in batches for i in b) == list(range(6))
+def test_buckets_bound_rows_tokens_attention_and_padding():
+    lengths = [5, 300, 7, 6, 250, 8, 5]
+    batches = length_buckets(lengths, max_batch=2, max_tokens=600, max_attention=100_000, max_padding=1.5)
+    assert sorted(i for b in batches for i in b) == list(range(7))
     for b in batches:
         T = max(lengths[i] for i in b)
         assert len(b) <= 2 and len(b) * T <= 600 and (len(b) == 1 or len(b) * T * T <= 100_000)
+        assert len(b) * T <= 1.5 * sum(lengths[i] for i in b)
+    assert [0, 6] in batches or [6, 0] in batches  # equal lengths still share a batch
 
 
 def edit_manifest(bundle, **changes):

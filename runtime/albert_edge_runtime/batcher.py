@@ -35,13 +35,15 @@ class AsyncSentimentClassifier:
     """`await clf.predict(texts)` from asyncio, or `clf.submit(texts).result()` from threads.
 
     max_batch: texts run together at most (they are still length-bucketed inside).
-    max_wait_ms: how long the worker waits for more requests after the first one arrives.
+    max_wait_ms: how long the worker waits for more requests after the first one arrives. Default 0: a batch is
+        whatever queued while the model was busy, so a lone request never waits. Measured here (8 clients x 200
+        real reviews, default bundle): waiting 2 ms cost 15-25 % throughput against batch-1; 0 ms matched or beat it.
     max_queue: requests waiting at most; beyond that `Overloaded` is raised.
     Results equal `SentimentClassifier.predict` on the same texts up to dynamic INT8's per-batch scales (labels
     equal on the 1 732 test reviews, scores within 0.005).
     """
 
-    def __init__(self, classifier: SentimentClassifier, max_batch: int = 32, max_wait_ms: float = 2.0,
+    def __init__(self, classifier: SentimentClassifier, max_batch: int = 32, max_wait_ms: float = 0.0,
                  max_queue: int = 256):
         for name, value, low in (("max_batch", max_batch, 1), ("max_queue", max_queue, 1)):
             if not isinstance(value, int) or value < low:
@@ -56,7 +58,7 @@ class AsyncSentimentClassifier:
         self._worker.start()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1, max_batch: int = 32, max_wait_ms: float = 2.0,
+    def load(cls, path: str | Path | None = None, threads: int = 1, max_batch: int = 32, max_wait_ms: float = 0.0,
              max_queue: int = 256) -> AsyncSentimentClassifier:
         return cls(SentimentClassifier.load(path, threads=threads), max_batch, max_wait_ms, max_queue)
 

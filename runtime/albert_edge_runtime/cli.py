@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-batch", type=int, default=32, help="texts run together at most (default 32)")
-    s.add_argument("--max-wait-ms", type=float, default=2.0,
-                   help="how long to collect concurrent requests into one batch (default 2 ms)")
+    s.add_argument("--max-wait-ms", type=float, default=0.0,
+                   help="extra time to collect concurrent requests into one batch (default 0: batch what queued "
+                        "while the model was busy)")
     s.add_argument("--max-queue", type=int, default=256, help="queued requests before answering 503 (default 256)")
     s.add_argument("--max-texts", type=int, default=256, help="texts per request at most (default 256)")
     s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")

@@ -56,20 +56,24 @@ def make_session(model: bytes | str, options: SessionOptions) -> ort.InferenceSe
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int,
-                   max_attention: int = 32_768) -> list[list[int]]:
-    """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens and
-    `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch)."""
+def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int, max_attention: int = 32_768,
+                   max_padding: float = 1.1) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens,
+    `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch) and
+    `max_padding` x the real tokens. The last cap matters for small concurrent batches: 8 reviews of mixed length
+    ran at 216 texts/s padded together, 264 with it, 277 one by one (a small model gains little from batching)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for i in order:
-        rows = len(current) + 1
-        if current and (rows > max_batch or rows * lengths[i] > max_tokens
-                        or rows * lengths[i] ** 2 > max_attention):
+        rows, padded = len(current) + 1, (len(current) + 1) * lengths[i]
+        if current and (rows > max_batch or padded > max_tokens or padded * lengths[i] > max_attention
+                        or padded > max_padding * (real + lengths[i])):
             batches.append(current)
-            current = []
+            current, real = [], 0
         current.append(i)
+        real += lengths[i]
     if current:
         batches.append(current)
     return batches
