@@ -31,7 +31,8 @@ def candidates() -> dict:
     return {
         "char 1-3 TF-IDF + LogisticRegression (C=1)": tfidf_pipeline(1.0),
         "char 1-3 TF-IDF + LogisticRegression (C=10, the distillation teacher)": tfidf_pipeline(10.0),
-        "char 1-4 TF-IDF + LogisticRegression (C=10)": make_pipeline(char(1, 4), LogisticRegression(C=10, max_iter=2000)),
+        "char 1-4 TF-IDF + LogisticRegression (C=10)": make_pipeline(char(1, 4),
+                                                                     LogisticRegression(C=10, max_iter=2000)),
         "char 1-3 TF-IDF + LinearSVC (C=1)": make_pipeline(char(1, 3), LinearSVC(C=1)),
         "char 1-3 + jieba words 1-2 TF-IDF + LogisticRegression (C=10)": make_pipeline(
             make_union(char(1, 3), TfidfVectorizer(tokenizer=words, token_pattern=None, lowercase=False,
