@@ -95,5 +95,22 @@ for cpu in cortex-a72 cortex-a76; do
   run_in python /work/device_logits.py dump /work/texts.txt /work/$cpu.npy || status=1
   "$PY" "$REPO/scripts/device_logits.py" compare "$ROOT/work/x86.npy" "$ROOT/work/$cpu.npy" "$MAX_ABS" || status=1
 done
+if [ -n "${ARM_DIAGNOSE:-}" ]; then
+  # Where does a parity difference come from? fp32 vs int8 model, with and without onnxruntime's fusions, batch 1,
+  # on the first $ARM_DIAGNOSE test texts (about 10 minutes for 120 under emulation).
+  say "== diagnosis on cortex-a72: fp32 vs int8, fusions on/off"
+  D="$ROOT/work/diag"; mkdir -p "$D"
+  head -n "$ARM_DIAGNOSE" "$ROOT/work/texts.txt" > "$D/texts.txt"
+  B="$REPO/runtime/albert_edge_runtime/default_bundle"
+  cp "$B/model.onnx" "$D/int8.onnx"; cp "$B/tokenizer.json" "$D/tokenizer.json"
+  "$PY" -c "from pathlib import Path; from albert_edge.checkpoint import load_pretrained
+from albert_edge_export.fp32 import export_fp32; from albert_edge_export.optimize import optimize
+from albert_edge_export.contract import OPSET
+m = load_pretrained('$REPO/models/default'); d = Path('$D')
+export_fp32(m, d / 'raw.onnx', OPSET); optimize(d / 'raw.onnx', d / 'fp32.onnx', m.config.num_attention_heads, m.config.hidden_size, False)"
+  "$PY" "$REPO/scripts/device_logits.py" variants "$D" x86
+  QEMU_CPU=cortex-a72 run_in python /work/device_logits.py variants /work/diag a72
+  "$PY" "$REPO/scripts/device_logits.py" diagnose "$D" a72
+fi
 [ $status = 0 ] && say "all ARM checks passed" || say "ARM checks FAILED"
 exit $status
