@@ -19,14 +19,14 @@ import numpy as np
 
 from albert_edge_runtime.bench import describe_machine
 
-from .contenders import albert_base_checkpoint, hf_folder, int8_coverage, optimum_default_int8, optimum_o1_int8
+from .contenders import (BEST, DEFAULT, OURS, TORCH, albert_base_checkpoint, hf_folder, int8_coverage,
+                         optimum_default_int8, optimum_o1_int8)
 from .fresh import fresh_run
 from .latency import feeds_of_length, interleaved, ort_runner, torch_runner
 from .report import markdown_report, plot, update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 32, 64, 128)
-OURS, BEST, DEFAULT, TORCH = "ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"
 
 
 def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) -> Path:

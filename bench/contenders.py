@@ -8,6 +8,10 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+# Names used as keys in results.json and as column titles in the report.
+OURS, BEST, DEFAULT, TORCH = "ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"
+CONTENDERS = (OURS, BEST, DEFAULT, TORCH)
+
 
 def optimum_o1_int8(checkpoint: Path, work: Path) -> Path:
     """optimum-cli export -> ORTOptimizer O1 -> int8 with AutoQuantizationConfig.arm64's settings.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-OURS, BEST, DEFAULT, TORCH = "ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"
-CONTENDERS = (OURS, BEST, DEFAULT, TORCH)
+from .contenders import BEST, CONTENDERS, OURS
+
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
