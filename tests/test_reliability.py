@@ -193,7 +193,7 @@ DAMAGES = {
     "truncated_model": (lambda b: (b / "model.onnx").write_bytes((b / "model.onnx").read_bytes()[:-10]),
                         "model.onnx is corrupt or was changed"),
     "missing_tokenizer": (lambda b: (b / "tokenizer.json").unlink(), "tokenizer.json is missing from the bundle"),
-    "unknown_version": (damage_manifest(format_version=99), "format_version 99 is not supported"),
+    "unknown_version": (damage_manifest(format_version=99), "format_version 99 is not supported by this runtime"),
     "parent_path": (damage_manifest(model="../../etc/passwd"), "must be relative paths inside the bundle"),
     "absolute_path": (damage_manifest(model="/etc/passwd"), "must be relative paths inside the bundle"),
     "manifest_not_json": (lambda b: (b / "manifest.json").write_text("{not json"), "manifest.json is not valid JSON"),

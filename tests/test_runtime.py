@@ -35,15 +35,6 @@ def test_long_text_is_truncated_and_says_so(exported):
     assert long.truncated and not short.truncated
 
 
-def test_bad_items_are_named(exported):
-    clf = SentimentClassifier.load(exported[1])
-    with pytest.raises(TypeError, match="item 1 is int, not str"):
-        clf.predict(["好", 3])
-    with pytest.raises(TypeError, match="wrap a single text in a list"):
-        clf.predict("好")
-    assert clf.predict(["\ud800 lone surrogate", "", "   "])[0].label in clf.labels
-
-
 def test_buckets_bound_rows_tokens_attention_and_padding():
     lengths = [5, 300, 7, 6, 250, 8, 5]
     batches = length_buckets(lengths, max_batch=2, max_tokens=600, max_attention=100_000, max_padding=1.5)
@@ -53,45 +44,6 @@ def test_buckets_bound_rows_tokens_attention_and_padding():
         assert len(b) <= 2 and len(b) * T <= 600 and (len(b) == 1 or len(b) * T * T <= 100_000)
         assert len(b) * T <= 1.5 * sum(lengths[i] for i in b)
     assert [0, 6] in batches or [6, 0] in batches  # equal lengths still share a batch
-
-
-def edit_manifest(bundle, **changes):
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest.update(changes)
-    path.write_text(json.dumps(manifest))
-
-
-def test_flipped_byte_is_refused(bundle):
-    data = bytearray((bundle / "model.onnx").read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (bundle / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="model.onnx is corrupt or was changed: sha256"):
-        SentimentClassifier.load(bundle)
-
-
-def test_truncated_and_missing_files(bundle):
-    original = (bundle / "model.onnx").read_bytes()
-    (bundle / "model.onnx").write_bytes(original[:1000])
-    with pytest.raises(BundleError, match="corrupt or was changed"):
-        SentimentClassifier.load(bundle)
-    (bundle / "model.onnx").write_bytes(original)
-    (bundle / "tokenizer.json").unlink()
-    with pytest.raises(BundleError, match="tokenizer.json is missing from the bundle"):
-        SentimentClassifier.load(bundle)
-
-
-def test_unknown_format_version(bundle):
-    edit_manifest(bundle, format_version=99)
-    with pytest.raises(BundleError, match="format_version 99 is not supported by this runtime"):
-        SentimentClassifier.load(bundle)
-
-
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd"])
-def test_paths_outside_the_bundle(bundle, name):
-    edit_manifest(bundle, model=name)
-    with pytest.raises(BundleError, match="must be relative paths inside the bundle"):
-        SentimentClassifier.load(bundle)
 
 
 def test_symlink_out_of_the_bundle(bundle, tmp_path):
