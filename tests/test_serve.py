@@ -15,13 +15,13 @@ SERVING_PEAK_BUDGET_MIB = 110  # measured 91-95 MiB under 8 x 200 requests (goal
 
 
 class BlockingClassifier:
-    """Stands in for SentimentClassifier: each predict waits for `release`, so the queue can be filled."""
+    """Stands in for SentimentClassifier: each predict_checked waits for `release`, so the queue can be filled."""
 
     def __init__(self):
         self.started, self.release = threading.Event(), threading.Event()
         self.calls: list[list[str]] = []
 
-    def predict(self, texts, batch_size=32):
+    def predict_checked(self, texts, batch_size=32):
         self.started.set()
         self.release.wait(10)
         self.calls.append(list(texts))

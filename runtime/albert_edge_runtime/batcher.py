@@ -1,4 +1,5 @@
-"""Micro-batching front for servers: concurrent requests are collected for a few milliseconds and run together.
+"""Micro-batching front for servers: requests that arrive while the model is busy (plus, optionally, those within
+`max_wait_ms`) run together as one batch.
 
 One worker thread owns the onnxruntime calls; callers (threads or asyncio tasks) get a Future each. A bounded
 queue gives back-pressure: when it is full, `submit` raises `Overloaded` at once instead of holding memory.
@@ -118,7 +119,7 @@ class AsyncSentimentClassifier:
     def _run(self, jobs: list[_Job]) -> None:
         jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # drop requests the caller cancelled
         try:
-            predictions = self.classifier.predict([t for j in jobs for t in j.texts], batch_size=self.max_batch)
+            predictions = self.classifier.predict_checked([t for j in jobs for t in j.texts], self.max_batch)
         except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, the worker keeps serving
             for j in jobs:
                 j.future.set_exception(exc)

@@ -61,7 +61,10 @@ class SentimentClassifier:
 
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
-        items = checked_texts(texts)
+        return self.predict_checked(checked_texts(texts), batch_size)
+
+    def predict_checked(self, items: list[str], batch_size: int = 32) -> list[Prediction]:
+        """`predict` for a list that already went through `checked_texts` (the batcher checks in the caller)."""
         results: list[Prediction] = []
         # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
