@@ -49,6 +49,28 @@ def dedupe_initializers(model: onnx.ModelProto) -> int:
     return len(rename)
 
 
+def residual_adds_as_sum(model: onnx.ModelProto) -> int:
+    """Write each residual Add that feeds only a LayerNormalization as Sum; returns how many.
+
+    onnxruntime fuses Add + LayerNormalization into SkipLayerNormalization when it loads a model whose shapes it
+    can infer, and that CPU kernel is ~6x slower than the two ops it replaces (measured, onnxruntime 1.32: 205 vs
+    32 us at 128 x 312). Sum is the same arithmetic but not matched by the fusion.
+    """
+    inits = {i.name for i in model.graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    rewritten = 0
+    for node in model.graph.node:
+        users = consumers.get(node.output[0], []) if node.output else []
+        if (node.op_type == "Add" and not inits.intersection(node.input)
+                and len(users) == 1 and users[0].op_type == "LayerNormalization"):
+            node.op_type = "Sum"
+            rewritten += 1
+    return rewritten
+
+
 def _all_nodes(graph: onnx.GraphProto):
     for node in graph.node:
         yield node

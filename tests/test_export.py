@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from albert_edge_export.graph import coverage, dedupe_initializers
+from albert_edge_export.graph import coverage, dedupe_initializers, residual_adds_as_sum
 from albert_edge_export.pipeline import AccuracyGuardError, run_export
 from bundles import export_options, tiny_checkpoint
 from conftest import hf_model
@@ -34,6 +34,41 @@ def test_shared_weights_stored_once_size_near_unique_params(exported):
     manifest = json.loads((bundle / "manifest.json").read_text())
     # 4 layers share one group: the int8 file must hold it once (~1 byte/param plus fp32 norms/biases and graph).
     assert manifest["metrics"]["bytes_per_parameter"] < 1.6
+
+
+def test_no_skip_layer_norm_after_onnxruntime_loads_it(exported, tmp_path):
+    """SkipLayerNormalization's CPU kernel is ~6x slower than Sum + LayerNormalization: neither the file nor the
+    graph onnxruntime builds from it at its highest optimisation level may contain one."""
+    import onnxruntime as ort
+
+    _, bundle = exported
+    model = onnx.load(str(bundle / "model.onnx"))
+    assert sum(n.op_type == "LayerNormalization" for n in model.graph.node) >= 3  # embeddings + 2 per layer
+    # With tensor shapes known (as after any tool's shape inference), onnxruntime fuses every residual Add.
+    onnx.save(onnx.shape_inference.infer_shapes(model), str(tmp_path / "shaped.onnx"))
+    for path in (bundle / "model.onnx", tmp_path / "shaped.onnx"):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        loaded = [n.op_type for n in onnx.load(str(tmp_path / "loaded.onnx")).graph.node]
+        assert "SkipLayerNormalization" not in loaded and "LayerNormalization" in loaded, path
+
+
+def test_residual_add_written_as_sum_only_before_layer_norm():
+    from onnx import helper
+
+    def value(name):
+        return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1, 4])
+
+    gamma = onnx.numpy_helper.from_array(np.ones(4, np.float32), "gamma")
+    nodes = [helper.make_node("Add", ["x", "skip"], ["residual"]),
+             helper.make_node("LayerNormalization", ["residual", "gamma"], ["normed"]),
+             helper.make_node("Add", ["normed", "gamma"], ["biased"]),  # weight input: not a residual
+             helper.make_node("Add", ["biased", "x"], ["y"])]  # feeds the output, not a LayerNorm
+    model = helper.make_model(helper.make_graph(nodes, "g", [value("x"), value("skip")], [value("y")], [gamma]))
+    assert residual_adds_as_sum(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Sum", "LayerNormalization", "Add", "Add"]
 
 
 def test_coverage_flags_fp32_weights_and_duplicates():
