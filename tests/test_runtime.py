@@ -46,6 +46,22 @@ def test_buckets_bound_rows_tokens_attention_and_padding():
     assert [0, 6] in batches or [6, 0] in batches  # equal lengths still share a batch
 
 
+def test_a_batch_never_holds_more_tokens_than_one_max_length_text(exported):
+    clf = SentimentClassifier.load(exported[1])
+    shapes = []
+    run = clf.session.run
+
+    def recording_run(outputs, feeds, *args):
+        shapes.append(feeds["input_ids"].shape)
+        return run(outputs, feeds, *args)
+
+    clf.session.run = recording_run
+    texts = [t * n for n in (1, 2, 3, 8, 40) for t in TEXTS]  # short ones, and ones cut to max_length
+    assert len(clf.predict(texts)) == len(texts)
+    assert all(rows * T <= clf.encoder.max_length for rows, T in shapes), shapes
+    assert any(rows > 1 for rows, _ in shapes)  # short texts are still batched together
+
+
 def test_symlink_out_of_the_bundle(bundle, tmp_path):
     outside = tmp_path / "elsewhere.onnx"
     shutil.move(bundle / "model.onnx", outside)

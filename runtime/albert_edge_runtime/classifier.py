@@ -69,7 +69,10 @@ class SentimentClassifier:
         # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
             encoded = self.encoder.encode_batch(items[start:start + CHUNK])
-            probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size))
+            # A batch never holds more tokens than one max-length text, so batching costs no arena memory over
+            # single texts (serving with micro-batches peaked 4.4 MiB higher with 256-token batches).
+            probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size,
+                                       max_tokens=self.encoder.max_length))
             results.extend(self._prediction(p, e.truncated) for p, e in zip(probs, encoded))
         return results
 
