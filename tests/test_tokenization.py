@@ -52,7 +52,8 @@ def test_sentencepiece_unigram_round_trips(tmp_path):
                                                     "ALBERT shares weights across layers",
                                                     "a lite bert for self supervised learning"] * 30))
     spm.SentencePieceTrainer.train(input=str(tmp_path / "corpus.txt"), model_prefix=str(tmp_path / "spiece"),
-                                   vocab_size=45, hard_vocab_limit=False, model_type="unigram", pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+                                   vocab_size=45, hard_vocab_limit=False, model_type="unigram", pad_id=0, unk_id=1,
+                                   bos_id=-1, eos_id=-1,
                                    user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2)
     reference = AlbertTokenizerFast(vocab_file=str(tmp_path / "spiece.model"))
     texts = ["The quick fox shares layers", "lazy BERT!", "", "unseen wörds 123"]

@@ -20,7 +20,8 @@ from .classifier import SentimentClassifier
 from .encoding import Encoded
 from .session import run_logits
 
-SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个产品，它让我感到非常满意", "物流很快，包装也很好，下次还来",
+SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个产品，它让我感到非常满意",
+                "物流很快，包装也很好，下次还来",
                 "房间很小，隔音差，早餐种类少，不推荐", "性价比很高，屏幕清晰，电池也耐用",
                 "客服态度恶劣，退货流程拖了两个星期，再也不会买了", "一般般吧，没有想象中那么好，但价格便宜"]
 
@@ -141,7 +142,8 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         if tb:
             lines.append(f"throughput batch {bs:>3}: {ta:.0f} -> {tb:.0f} texts/s (B/A {tb / ta:.2f}x)")
     ca, cb = a["cold_start"], b["cold_start"]
-    lines.append(f"cold start: {ca['import_load_first_prediction_s']:.3f} -> {cb['import_load_first_prediction_s']:.3f} s;"
+    start_a, start_b = ca["import_load_first_prediction_s"], cb["import_load_first_prediction_s"]
+    lines.append(f"cold start: {start_a:.3f} -> {start_b:.3f} s;"
                  f" peak RSS {ca['peak_rss_mib']:.1f} -> {cb['peak_rss_mib']:.1f} MiB")
     return lines
 
