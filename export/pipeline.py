@@ -83,7 +83,7 @@ def guarded_quantize(options: ExportOptions, work: Path, model: onnx.ModelProto,
         out = work / f"{name}.onnx"
         quantize(work / "opt.onnx", out, options.per_channel, options.quantize_embeddings,
                  base_excluded + nodes_using(model, kept + extra))
-        return out, compare(fp32_logits, logits_of(out, encoded, pad_id), truth)
+        return out, compare(fp32_logits, logits_of(out, encoded, pad_id, options.max_length), truth)
 
     path, result = attempt([], "int8")
     while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:
@@ -147,7 +147,7 @@ def run_export(options: ExportOptions) -> Path:
                           model.config.hidden_size, options.fuse_attention)
         steps.update(1)
         steps.set_postfix_str("quantize + verify")
-        fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id)
+        fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id, options.max_length)
         optimized = onnx.load(str(work / "opt.onnx"))
         names = torch_names(model, optimized)
         int8_path, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id,
@@ -177,7 +177,8 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
 
     test = load_reviews().test
     encoded = encoder.encode_batch(test.texts)
-    result = compare(logits_of(fp32_path, encoded, pad_id), logits_of(int8_path, encoded, pad_id), test.labels)
+    result = compare(logits_of(fp32_path, encoded, pad_id, options.max_length),
+                     logits_of(int8_path, encoded, pad_id, options.max_length), test.labels)
     return {"data": "reviews-test", **result.to_dict()}
 
 

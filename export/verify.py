@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from albert_edge_runtime.encoding import Encoded
-from albert_edge_runtime.session import SessionOptions, make_session, run_logits
+from albert_edge_runtime.classifier import predict_logits
+from albert_edge_runtime.session import SessionOptions, make_session
 
-REFERENCE_OPTIONS = SessionOptions(threads=0, arena=True, memory_pattern=False, prepacking=True, optimization="all")
+# The runtime's defaults (`SentimentClassifier.load()`), so verify measures what a device will compute.
+REFERENCE_OPTIONS = SessionOptions()
 
 
 @dataclass
@@ -32,9 +34,9 @@ class Verification:
         return {**asdict(self), "drop_points": round(self.drop_points, 3)}
 
 
-def logits_of(model_path: Path, encoded: list[Encoded], pad_id: int) -> np.ndarray:
-    session = make_session(str(model_path), REFERENCE_OPTIONS)
-    return run_logits(session, encoded, pad_id, max_batch=64)
+def logits_of(model_path: Path, encoded: list[Encoded], pad_id: int, max_length: int) -> np.ndarray:
+    """Logits as the runtime's `predict` computes them (same session options, chunks and batches)."""
+    return predict_logits(make_session(str(model_path), REFERENCE_OPTIONS), encoded, pad_id, max_length)
 
 
 def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] | None) -> Verification:
@@ -50,5 +52,6 @@ def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] 
 
 
 def verify(fp32_path: Path, int8_path: Path, encoded: list[Encoded], labels: list[int] | None,
-           pad_id: int) -> Verification:
-    return compare(logits_of(fp32_path, encoded, pad_id), logits_of(int8_path, encoded, pad_id), labels)
+           pad_id: int, max_length: int) -> Verification:
+    return compare(logits_of(fp32_path, encoded, pad_id, max_length),
+                   logits_of(int8_path, encoded, pad_id, max_length), labels)

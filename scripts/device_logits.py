@@ -13,13 +13,13 @@ import numpy as np
 
 def dump(texts_path: str, out_path: str, bundle: str | None) -> None:
     from albert_edge_runtime import SentimentClassifier
-    from albert_edge_runtime.session import run_logits
+    from albert_edge_runtime.classifier import predict_logits
 
     clf = SentimentClassifier.load(bundle)
     texts = open(texts_path, encoding="utf-8").read().split("\n")
-    # Same deterministic length buckets on both machines, so each sees identical batches (dynamic INT8 scales
-    # depend on the batch); batching keeps the emulated run to minutes instead of one session call per text.
-    logits = run_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id)
+    # predict's own deterministic chunks and length buckets on both machines, so each sees identical batches
+    # (dynamic INT8 scales depend on the batch); batching keeps the emulated run to minutes.
+    logits = predict_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id, clf.encoder.max_length)
     np.save(out_path, logits)
 
 

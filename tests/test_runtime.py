@@ -166,3 +166,24 @@ def test_default_bundle_beats_chance_on_real_reviews():
     accuracy = sum(clf.labels.index(p.label) == y for p, y in zip(preds, test.labels[:400])) / 400
     manifest_acc = clf.bundle.manifest["metrics"]["verify"]["int8_accuracy"]  # measured on dev by the export
     assert accuracy > 0.75 and abs(accuracy - manifest_acc) < 0.06
+
+
+def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_split():
+    """The export measures int8 results with the runtime's own chunks, batches and session options, so predict
+    reproduces them (batching differently moved probabilities by up to 0.005: dynamic INT8 scales per batch)."""
+    import numpy as np
+
+    from albert_edge.data import load_reviews
+    from albert_edge_export.verify import logits_of
+    from albert_edge_runtime.classifier import default_bundle_path
+    from albert_edge_runtime.session import softmax
+
+    test = load_reviews().test
+    clf = SentimentClassifier.load()
+    preds = clf.predict(test.texts)
+    served = np.array([[p.probabilities[label] for label in clf.labels] for p in preds])
+    measured = softmax(logits_of(default_bundle_path() / "model.onnx", clf.encoder.encode_batch(test.texts),
+                                 clf.pad_id, clf.encoder.max_length))
+    assert np.abs(measured - served).max() <= 1e-5
+    accuracy = float(np.mean(served.argmax(1) == np.asarray(test.labels)))
+    assert accuracy == clf.bundle.manifest["metrics"]["test"]["int8_accuracy"]  # written by the export's verify

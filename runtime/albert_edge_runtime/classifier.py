@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .bundle import Bundle, BundleError, read_bundle
-from .encoding import TextEncoder
+from .encoding import Encoded, TextEncoder
 from .session import SessionOptions, make_session, run_logits, softmax
 
 MAX_BATCH_ITEMS = 1_000_000
@@ -73,8 +73,7 @@ class SentimentClassifier:
         # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
             encoded = self.encoder.encode_batch(items[start:start + CHUNK])
-            probs = softmax(run_logits(self.session, encoded, self.pad_id, max_batch=batch_size,
-                                       max_tokens=min(self.encoder.max_length, BATCH_TOKENS)))
+            probs = softmax(chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size))
             results.extend(self._prediction(p, e.truncated) for p, e in zip(probs, encoded))
         return results
 
@@ -82,6 +81,23 @@ class SentimentClassifier:
         best = int(probs.argmax())
         return Prediction(self.labels[best], float(probs[best]),
                           {label: float(p) for label, p in zip(self.labels, probs)}, truncated)
+
+
+def chunk_logits(session, encoded: Sequence[Encoded], pad_id: int, max_length: int,
+                 batch_size: int = 32) -> np.ndarray:
+    """Logits of at most CHUNK texts, batched as `predict` batches them."""
+    return run_logits(session, encoded, pad_id, max_batch=batch_size, max_tokens=min(max_length, BATCH_TOKENS))
+
+
+def predict_logits(session, encoded: Sequence[Encoded], pad_id: int, max_length: int,
+                   batch_size: int = 32) -> np.ndarray:
+    """Logits of `encoded` exactly as `predict` computes them for the same texts in the same order (same chunks,
+    same batches: dynamic INT8 picks activation scales per batch). The export's verify step uses it, so a bundle's
+    measured int8 results are the runtime's own."""
+    if not encoded:
+        raise ValueError("nothing to classify: the input list is empty")
+    return np.concatenate([chunk_logits(session, encoded[i:i + CHUNK], pad_id, max_length, batch_size)
+                           for i in range(0, len(encoded), CHUNK)])
 
 
 def checked_texts(texts: Iterable[str]) -> list[str]:
