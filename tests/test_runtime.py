@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,44 @@ def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_spl
     assert np.abs(measured - served).max() <= 1e-5
     accuracy = float(np.mean(served.argmax(1) == np.asarray(test.labels)))
     assert accuracy == clf.bundle.manifest["metrics"]["test"]["int8_accuracy"]  # written by the export's verify
+
+
+WHEEL_PROBE = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]  # the installed wheel, then numpy/onnxruntime/tokenizers only
+import albert_edge_runtime
+from albert_edge_runtime import SentimentClassifier
+assert albert_edge_runtime.__file__.startswith(sys.argv[1]), albert_edge_runtime.__file__
+for project in ("albert_edge", "albert_edge_export"):
+    try:
+        __import__(project)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(project + " is importable: the probe is not isolated")
+print(SentimentClassifier.load().predict(["质量太差了"])[0].label)
+"""
+
+
+def test_runtime_wheel_carries_the_default_bundle_and_runs_alone(tmp_path):
+    """`pip wheel ./runtime` (offline: the venv's setuptools), installed into an empty target directory, then run
+    by a python started without site-packages (-S: no editable installs of the project), given only the wheel
+    and the directory holding numpy, onnxruntime and tokenizers."""
+    import sysconfig
+    import zipfile
+
+    source = shutil.copytree(Path(__file__).resolve().parent.parent / "runtime", tmp_path / "runtime",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("albert_edge_runtime-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("model.onnx", "tokenizer.json", "manifest.json"):
+        assert f"albert_edge_runtime/default_bundle/{name}" in names
+    assert "albert_edge_runtime/py.typed" in names
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
+                    "--target", str(tmp_path / "site"), str(wheel)], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-S", "-c", WHEEL_PROBE, str(tmp_path / "site"),
+                          sysconfig.get_paths()["purelib"]], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in ("negative", "positive")
