@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .bundle import Bundle, BundleError, read_bundle
@@ -19,8 +20,8 @@ MAX_BATCH_ITEMS = 1_000_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK = 256  # texts tokenized and run together
 # Padded tokens per batch (a longer text runs alone). At most one default-bundle text (max_length 128), so
-# batching costs no arena memory over single texts: with 256, micro-batches while serving peaked 2.7 MiB higher,
-# and an albert-base bundle with max_length 512 peaked at 127-132 MiB on 1 000 reviews with 512-token batches.
+# batching costs no arena memory over single texts: with 256, micro-batches while serving peaked 2.7 MiB higher
+# and 1 000 reviews offline 2.4 MiB higher.
 BATCH_TOKENS = 128
 
 
@@ -83,13 +84,13 @@ class SentimentClassifier:
                           {label: float(p) for label, p in zip(self.labels, probs)}, truncated)
 
 
-def chunk_logits(session, encoded: Sequence[Encoded], pad_id: int, max_length: int,
+def chunk_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,
                  batch_size: int = 32) -> np.ndarray:
     """Logits of at most CHUNK texts, batched as `predict` batches them."""
     return run_logits(session, encoded, pad_id, max_batch=batch_size, max_tokens=min(max_length, BATCH_TOKENS))
 
 
-def predict_logits(session, encoded: Sequence[Encoded], pad_id: int, max_length: int,
+def predict_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,
                    batch_size: int = 32) -> np.ndarray:
     """Logits of `encoded` exactly as `predict` computes them for the same texts in the same order (same chunks,
     same batches: dynamic INT8 picks activation scales per batch). The export's verify step uses it, so a bundle's

@@ -96,7 +96,7 @@ def run_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id
     """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
     # Caps measured on 1 000 reviews (default bundle, peak RSS of the process): 2048 tokens 175 MiB, 512 tokens
     # 88 MiB, 256 tokens 82 MiB, 128 tokens 80 MiB; throughput within run-to-run noise (216-269 texts/s) for
-    # 128-512. SentimentClassifier passes its max_length (128 for the default bundle).
+    # 128-512. SentimentClassifier passes min(max_length, BATCH_TOKENS = 128).
     input_names = [i.name for i in session.get_inputs()]
     output = session.get_outputs()[0].name
     out: np.ndarray | None = None
