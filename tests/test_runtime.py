@@ -216,14 +216,14 @@ def test_runtime_wheel_carries_the_default_bundle_and_runs_alone(tmp_path):
 
     source = shutil.copytree(Path(__file__).resolve().parent.parent / "runtime", tmp_path / "runtime",
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "--quiet",
                     "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("albert_edge_runtime-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("model.onnx", "tokenizer.json", "manifest.json"):
         assert f"albert_edge_runtime/default_bundle/{name}" in names
     assert "albert_edge_runtime/py.typed" in names
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
                     "--target", str(tmp_path / "site"), str(wheel)], check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-S", "-c", WHEEL_PROBE, str(tmp_path / "site"),
                           sysconfig.get_paths()["purelib"]], capture_output=True, text=True, cwd=tmp_path)
