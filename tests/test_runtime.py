@@ -216,8 +216,8 @@ def test_runtime_wheel_carries_the_default_bundle_and_runs_alone(tmp_path):
 
     source = shutil.copytree(Path(__file__).resolve().parent.parent / "runtime", tmp_path / "runtime",
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "--quiet",
-                    "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir",
+                    "--quiet", "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("albert_edge_runtime-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("model.onnx", "tokenizer.json", "manifest.json"):
