@@ -49,9 +49,3 @@ def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] 
         fp32_accuracy=None if truth is None else float(np.mean(fp32_pred == truth)),
         int8_accuracy=None if truth is None else float(np.mean(int8_pred == truth)),
     )
-
-
-def verify(fp32_path: Path, int8_path: Path, encoded: list[Encoded], labels: list[int] | None,
-           pad_id: int, max_length: int) -> Verification:
-    return compare(logits_of(fp32_path, encoded, pad_id, max_length),
-                   logits_of(int8_path, encoded, pad_id, max_length), labels)
