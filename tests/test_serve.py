@@ -2,6 +2,9 @@
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 import urllib.parse
 from concurrent.futures import CancelledError
@@ -11,7 +14,14 @@ import pytest
 from albert_edge_runtime import AsyncSentimentClassifier, Overloaded, SentimentClassifier
 from bench.serve_load import health, load, post_json, running_server
 
-SERVING_PEAK_BUDGET_MIB = 110  # measured 91-95 MiB under 8 x 200 requests (goal 90); the floor varies by ~12 MiB
+# The serving process's peak RSS over its own import floor (numpy, onnxruntime, tokenizers, uvicorn: what
+# `import albert_edge_runtime.serve` loads), because that floor moves with the page cache (60.5 MiB warm here, more
+# right after `pip install`) while what serving adds does not. Measured 27.2-27.5 MiB over a 60.5 floor under
+# 8 x 200 requests (87.6-87.8 MiB); the issue's goal, 90 MiB on that warm floor, is 29.5 over it. The Starlette
+# app without malloc tuning measured 31.5-32.5 over it, and fails this.
+SERVING_BUDGET_OVER_FLOOR_MIB = 30
+FLOOR = ("import albert_edge_runtime.serve\n"
+         "from albert_edge_runtime.memory import current_rss_mib\nprint(current_rss_mib())")
 
 
 class BlockingClassifier:
@@ -109,9 +119,11 @@ def test_eight_concurrent_clients_get_what_predict_gives(server):
         assert answer["label"] == expected.label and abs(answer["score"] - expected.score) < 0.02
         assert answer["truncated"] == expected.truncated
     peak = health(server)["peak_rss_mib"]
+    floor = float(subprocess.run([sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True).stdout)
     print(f"\n8 clients x 200: {result['requests_per_s']} req/s, p50 {result['p50_ms']} ms, "
-          f"p99 {result['p99_ms']} ms, serving peak RSS {peak} MiB")
-    assert peak <= SERVING_PEAK_BUDGET_MIB
+          f"p99 {result['p99_ms']} ms, serving peak RSS {peak} MiB over an import floor of {floor:.1f} MiB")
+    assert peak - floor <= SERVING_BUDGET_OVER_FLOOR_MIB
+    assert peak <= 110  # gross regressions, whatever the page cache holds
 
 
 def raw_post(url: str, body: bytes, path: str = "/v1/sentiment", method: str = "POST") -> tuple[int, dict]:
@@ -154,6 +166,48 @@ def test_model_and_health_endpoints(server):
     parts = urllib.parse.urlsplit(server)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     assert post_json(conn, "/v1/sentiment", {"texts": []}) == (200, {"predictions": []})
+
+
+TUNING_PROBE = """
+import json, sys, threading
+from albert_edge_runtime.memory import peak_rss_mib, tune_glibc_malloc
+tuned = sys.argv[1] == "tuned" and tune_glibc_malloc()
+from albert_edge_runtime import AsyncSentimentClassifier
+texts = json.loads(sys.argv[2])
+front = AsyncSentimentClassifier.load()
+def client(k):
+    for text in texts[k::8]:
+        front.submit([text]).result()
+clients = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+[c.start() for c in clients]
+[c.join() for c in clients]
+front.close()
+print(json.dumps({"tuned": tuned, "peak": peak_rss_mib()}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_malloc_tuning_lowers_the_peak_under_concurrent_requests():
+    from albert_edge.data import load_reviews
+
+    texts = json.dumps(load_reviews().test.texts[:400], ensure_ascii=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+    def peak(mode):
+        out = subprocess.run([sys.executable, "-c", TUNING_PROBE, mode, texts], capture_output=True, text=True,
+                             check=True, env=env)
+        return json.loads(out.stdout)
+
+    plain, tuned = peak("plain"), peak("tuned")
+    # measured 77.8-78.5 vs 75.2-75.9 MiB (8 threads x 50 real reviews through the batching front)
+    assert tuned["tuned"] and tuned["peak"] <= plain["peak"] - 1.0, (plain, tuned)
+
+
+def test_serve_without_the_web_stack_says_how_to_install_it():
+    blocked = "import sys; sys.modules['uvicorn'] = None; from albert_edge_runtime.cli import main; sys.exit(main())"
+    out = subprocess.run([sys.executable, "-c", blocked, "serve", "--port", "0"], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "pip install 'albert-edge-runtime[serve]'" in out.stderr
 
 
 def test_fastapi_example_embeds_the_classifier():

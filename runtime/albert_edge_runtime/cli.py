@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .bundle import BundleError
+from .memory import tune_glibc_malloc
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -146,6 +147,7 @@ def report_failure(prog: str, exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
+    tune_glibc_malloc()  # this process is ours: keep freed memory out of the heap (memory.tune_glibc_malloc)
     try:
         return {"predict": cmd_predict, "bench": cmd_bench, "serve": cmd_serve}[args.command](args)
     except (Exception, KeyboardInterrupt) as exc:
