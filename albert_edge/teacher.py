@@ -18,6 +18,9 @@ import numpy as np
 _CLAUSE_END = re.compile(r"(?<=[，。！？；,.!?;～~…\s])")
 
 
+TEACHERS = ("char", "char+words")
+
+
 def tfidf_pipeline(c: float = 10.0):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -25,6 +28,37 @@ def tfidf_pipeline(c: float = 10.0):
 
     return make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
                          LogisticRegression(C=c, max_iter=2000))
+
+
+def jieba_words(text: str) -> list[str]:
+    import jieba
+
+    return list(jieba.cut(text))
+
+
+def char_and_words_pipeline(c: float = 10.0):
+    """Char 1-3 plus jieba word 1-2 TF-IDF features, one logistic regression: the best classic model on dev."""
+    import logging
+
+    import jieba
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    jieba.setLogLevel(logging.WARNING)
+    return make_pipeline(
+        make_union(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+                   TfidfVectorizer(tokenizer=jieba_words, token_pattern=None, lowercase=False, ngram_range=(1, 2),
+                                   sublinear_tf=True)),
+        LogisticRegression(C=c, max_iter=3000))
+
+
+def teacher_pipeline(kind: str):
+    if kind == "char":
+        return tfidf_pipeline()
+    if kind == "char+words":
+        return char_and_words_pipeline()
+    raise ValueError(f"unknown teacher {kind!r}; expected one of {', '.join(TEACHERS)}")
 
 
 def clause_spans(text: str, count: int, rng: random.Random) -> list[str]:
@@ -43,7 +77,7 @@ def clause_spans(text: str, count: int, rng: random.Random) -> list[str]:
     return sorted(s for s in spans if s)
 
 
-def out_of_fold_probabilities(texts: list[str], labels: list[int], folds: int, seed: int,
+def out_of_fold_probabilities(texts: list[str], labels: list[int], folds: int, seed: int, kind: str,
                               extra: list[list[str]] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Teacher probabilities for `texts` and for `extra[i]` (texts derived from texts[i]), each predicted by the fold
     model that did not see texts[i]."""
@@ -55,7 +89,7 @@ def out_of_fold_probabilities(texts: list[str], labels: list[int], folds: int, s
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     text_arr, label_arr = np.asarray(texts, dtype=object), np.asarray(labels)
     for fit_idx, pred_idx in splitter.split(text_arr, label_arr):
-        model = tfidf_pipeline().fit(text_arr[fit_idx], label_arr[fit_idx])
+        model = teacher_pipeline(kind).fit(text_arr[fit_idx], label_arr[fit_idx])
         probs[pred_idx] = model.predict_proba(text_arr[pred_idx])
         for i in pred_idx:
             if extra[i]:

@@ -22,6 +22,7 @@ from .config import AlbertConfig
 from .data import LABELS, load_news_texts, load_reviews
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
 from .pretrain import pretrain
+from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
 
 
@@ -50,6 +51,7 @@ class TrainArgs:
     pretrain_minutes: float = 0.0
     pretrain_news: bool = True
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
+    teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
     augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
     threads: int = 0  # 0: all cores
@@ -57,6 +59,8 @@ class TrainArgs:
     def __post_init__(self):
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -126,7 +130,7 @@ def training_set(texts: list[str], labels: list[int], args: TrainArgs) -> Traini
 
     rng = random.Random(args.seed)
     extra = [clause_spans(t, args.augment, rng) for t in texts] if args.augment else None
-    probs, extra_probs = out_of_fold_probabilities(texts, labels, 5, args.seed, extra)
+    probs, extra_probs = out_of_fold_probabilities(texts, labels, 5, args.seed, args.teacher, extra)
     spans = [s for group in (extra or []) for s in group]
     span_labels = [label for label, group in zip(labels, extra or []) for _ in group]
     soft = np.concatenate([probs] + [p for p in extra_probs if len(p)])

@@ -85,3 +85,23 @@ def test_augmented_spans_learn_from_the_teacher_only():
 def test_augment_without_teacher_is_refused():
     with pytest.raises(ValueError, match="--augment needs --distill"):
         TrainArgs(out="-", augment=2)
+
+
+def test_unknown_teacher_is_refused():
+    with pytest.raises(ValueError, match="unknown teacher 'bert'; expected one of char, char"):
+        TrainArgs(out="-", distill=0.8, teacher="bert")
+
+
+@pytest.mark.parametrize("kind", ["char", "char+words"])
+def test_each_teacher_gives_out_of_fold_probabilities(reviews, kind):
+    import numpy as np
+
+    from albert_edge.teacher import out_of_fold_probabilities, teacher_pipeline
+
+    texts, labels = reviews.train.texts[:300], reviews.train.labels[:300]
+    probs, _ = out_of_fold_probabilities(texts, labels, 3, 0, kind)
+    assert probs.shape == (300, 2) and np.allclose(probs.sum(1), 1.0)
+    # out of fold: a model fitted on all 300 is surer of its own training labels than the fold models are
+    fitted = teacher_pipeline(kind).fit(texts, labels).predict_proba(texts)
+    own = np.arange(300), np.asarray(labels)
+    assert fitted[own].mean() > probs[own].mean()
