@@ -87,3 +87,14 @@ def test_truncation_strategies(strategy, expected_content):
     assert short.input_ids == [1, 10, 11, 2] and not short.truncated
     with pytest.raises(ValueError, match="unknown truncation 'middle'; expected one of head, head\\+tail"):
         TextEncoder(tok, max_length=8, truncation="middle")
+
+
+@pytest.mark.parametrize("cjk", ["char", "words"])
+def test_vocabulary_ids_are_the_same_on_every_build(cjk):
+    from albert_edge.data import load_reviews
+    from albert_edge.tokenization import SPECIAL_TOKENS
+
+    texts = load_reviews().train.texts[:200]  # without renumbering, ~1 300 of ~2 800 ids moved between builds
+    builds = [build_chinese_wordpiece(texts, vocab_size=600, cjk=cjk) for _ in range(4)]
+    assert len({b.to_str() for b in builds}) == 1
+    assert [builds[0].token_to_id(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
