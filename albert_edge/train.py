@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from albert_edge_runtime.encoding import TextEncoder
@@ -52,6 +53,7 @@ class TrainArgs:
     pretrain_news: bool = True
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
     teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
+    ema: float = 0.0  # >0: evaluate and save an exponential moving average of the weights with this decay per step
     augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
     threads: int = 0  # 0: all cores
@@ -59,6 +61,9 @@ class TrainArgs:
     def __post_init__(self):
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"--ema is a decay per step in [0, 1) (0 = off, 0.998 ~ the last 500 steps), "
+                             f"got {self.ema}")
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
 
@@ -149,7 +154,7 @@ def batch_loss(logits: torch.Tensor, data: TrainingSet, batch: list[int], args: 
     return (data.hard_weight[batch] * hard + data.soft_weight[batch] * soft).mean()
 
 
-def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch) -> float:
+def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch, ema=None) -> float:
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
@@ -164,6 +169,8 @@ def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, r
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         losses.append(loss.item())
         seen += len(batch)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", texts_per_s=f"{seen / (time.perf_counter() - start):.0f}")
@@ -199,16 +206,19 @@ def train(args: TrainArgs) -> dict:
     steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
+    # Averaged weights (when asked) are what gets scored and saved: the training weights keep the optimizer's noise.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+    scored = ema.module if ema is not None else model
     history, best, stale, start = [], -1.0, 0, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch)
-        dev = classification_metrics(dev_split.labels, predict_logits(model, encoder, dev_split.texts).argmax(1))
+        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch, ema)
+        dev = classification_metrics(dev_split.labels, predict_logits(scored, encoder, dev_split.texts).argmax(1))
         history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
         (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
         print(json.dumps(history[-1]))
         if dev["accuracy"] > best:
             best, stale = dev["accuracy"], 0
-            model.save_pretrained(out)
+            scored.save_pretrained(out)
             write_summary(out, args, reviews.manifest, history, best, time.perf_counter() - start)
         else:
             stale += 1

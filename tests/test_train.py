@@ -105,3 +105,31 @@ def test_each_teacher_gives_out_of_fold_probabilities(reviews, kind):
     fitted = teacher_pipeline(kind).fit(texts, labels).predict_proba(texts)
     own = np.arange(300), np.asarray(labels)
     assert fitted[own].mean() > probs[own].mean()
+
+
+def test_ema_weights_are_what_gets_scored_and_saved(tmp_path, reviews):
+    from albert_edge.checkpoint import load_pretrained
+    from albert_edge.tokenization import load_tokenizer
+    from albert_edge.train import classification_metrics, predict_logits
+    from albert_edge_runtime.encoding import TextEncoder
+    from safetensors.torch import load_file
+
+    def run(name, ema):
+        args = TrainArgs(out=str(tmp_path / name), epochs=2, batch_size=16, lr=2e-3, limit=200, vocab_size=600,
+                         embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_length=32, dropout=0.0, threads=1, ema=ema)
+        return train(args)
+
+    plain, averaged = run("plain", 0.0), run("ema", 0.9)
+    weights = [load_file(tmp_path / name / "model.safetensors") for name in ("plain", "ema")]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    model = load_pretrained(tmp_path / "ema")
+    encoder = TextEncoder(load_tokenizer(tmp_path / "ema"), 32, "head+tail")
+    dev = reviews.dev.texts[:200], reviews.dev.labels[:200]
+    accuracy = classification_metrics(dev[1], predict_logits(model, encoder, dev[0]).argmax(1))["accuracy"]
+    assert accuracy == averaged["best_dev_accuracy"] and plain["args"]["ema"] == 0.0
+
+
+def test_ema_decay_is_checked():
+    with pytest.raises(ValueError, match=r"--ema is a decay per step in \[0, 1\)"):
+        TrainArgs(out="-", ema=1.5)
