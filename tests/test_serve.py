@@ -219,3 +219,87 @@ def test_fastapi_example_embeds_the_classifier():
         ok = client.post("/sentiment", json={"texts": ["这个产品很好", "质量太差了"]})
         assert ok.status_code == 200 and [p["label"] for p in ok.json()] == ["positive", "negative"]
         assert client.post("/sentiment", json={"texts": "a"}).status_code == 422
+
+
+class FakeFront:
+    """Stands in for AsyncSentimentClassifier inside the ASGI app: `predict` raises `error` when set."""
+
+    def __init__(self, error=None):
+        self.error, self.closed = error, False
+        self.classifier = type("C", (), {"bundle": type("B", (), {"manifest": {"labels": ["negative"]}})()})()
+
+    async def predict(self, texts):
+        if self.error is not None:
+            raise self.error
+        return []
+
+    def close(self):
+        self.closed = True
+
+
+def call_app(app, method, path, chunks=(b"",), disconnect=False):
+    """Drive the ASGI app directly: the request body arrives in `chunks`; returns (status, headers, body)."""
+    import asyncio
+
+    async def run():
+        incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        if disconnect:
+            incoming = incoming[:1] + [{"type": "http.disconnect"}]
+            incoming[0]["more_body"] = True
+        sent = []
+
+        async def receive():
+            return incoming.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": method, "path": path, "headers": []}, receive, send)
+        return sent
+
+    sent = asyncio.run(run())
+    if not sent:
+        return None
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
+def test_app_answers_overload_and_failures_as_json():
+    from albert_edge_runtime.serve import create_app
+
+    body = (b'{"texts": ["a"]}',)
+    status, headers, payload = call_app(create_app(FakeFront(Overloaded("overloaded: retry"))), "POST",
+                                        "/v1/sentiment", body)
+    assert (status, headers[b"retry-after"], json.loads(payload)) == (503, b"1", {"error": "overloaded: retry"})
+    status, _, payload = call_app(create_app(FakeFront(RuntimeError("model broke"))), "POST", "/v1/sentiment", body)
+    assert (status, json.loads(payload)) == (500, {"error": "internal error; see the server log"})
+    status, _, payload = call_app(create_app(FakeFront()), "POST", "/v1/sentiment", (b'{"texts": ', b'["a"]}'))
+    assert (status, json.loads(payload)) == (200, {"predictions": []})  # a body in two chunks is joined
+
+
+def test_app_head_disconnect_and_lifespan():
+    import asyncio
+
+    from albert_edge_runtime.serve import create_app
+
+    front = FakeFront()
+    app = create_app(front)
+    status, headers, payload = call_app(app, "HEAD", "/healthz")
+    assert status == 200 and int(headers[b"content-length"]) > 0 and payload == b""
+    status, headers, _ = call_app(app, "HEAD", "/v1/sentiment")
+    assert status == 405 and headers[b"allow"] == b"POST"
+    assert call_app(app, "POST", "/v1/sentiment", (b'{"te',), disconnect=True) is None  # nobody left to answer
+
+    async def lifespan():
+        messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent = []
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            sent.append(message["type"])
+
+        await app({"type": "lifespan"}, receive, send)
+        return sent
+
+    assert asyncio.run(lifespan()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"] and front.closed

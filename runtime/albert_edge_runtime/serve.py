@@ -82,12 +82,14 @@ def prediction_json(p: Any) -> dict[str, Any]:
     return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "truncated": p.truncated}
 
 
-async def send_json(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+async def send_json(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None,
+                    head: bool = False) -> None:
+    """The response; for HEAD, its headers (Content-Length of the body a GET would get) and no body."""
     body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 class SentimentApp:
@@ -119,23 +121,25 @@ class SentimentApp:
 
     async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        head = scope["method"] == "HEAD"  # answered like GET, without the body (curl -I, load balancer checks)
         try:
             methods = self.routes.get(scope["path"])
             if methods is None:
                 raise HTTPError(404, "Not Found")
-            if scope["method"] not in methods:
+            handler = methods.get("GET" if head else scope["method"])
+            if handler is None:
                 raise HTTPError(405, "Method Not Allowed", {"Allow": ", ".join(methods)})
-            payload = await methods[scope["method"]](receive, headers)
+            payload = await handler(receive, headers)
         except ClientGone:
             return
         except HTTPError as exc:
-            await send_json(send, exc.status, {"error": exc.detail}, exc.headers)
+            await send_json(send, exc.status, {"error": exc.detail}, exc.headers, head)
             return
         except Exception:
             log.exception("request to %s failed", scope["path"])
-            await send_json(send, 500, {"error": "internal error; see the server log"})
+            await send_json(send, 500, {"error": "internal error; see the server log"}, head=head)
             return
-        await send_json(send, 200, payload)
+        await send_json(send, 200, payload, head=head)
 
     async def sentiment(self, receive: Receive, headers: dict[str, str]) -> dict[str, Any]:
         texts = parse_texts(await read_body(receive, headers, self.max_body_bytes), self.max_texts)
