@@ -1,4 +1,4 @@
-"""`albert-edge` command line: train, eval, export. Errors become one line on stderr and a non-zero exit."""
+"""`albert-edge` command line: train, pretrain, eval, export. Errors become one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -9,19 +9,32 @@ import sys
 from collections.abc import Sequence
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .train import TrainArgs
-
-    p = sub.add_parser("train", help="train the review sentiment model (see docs/model-card.md for the recipe)")
-    for f in dataclasses.fields(TrainArgs):
+def _add_fields(p: argparse.ArgumentParser, args_class: type, out_help: str) -> None:
+    """One flag per field of the command's dataclass (TrainArgs, PretrainArgs), with its default."""
+    for f in dataclasses.fields(args_class):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "out":
-            p.add_argument(flag, required=True, help="checkpoint folder to write (config, weights, tokenizer)")
+            p.add_argument(flag, required=True, help=out_help)
         elif f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
             p.add_argument(flag, type=kind, default=f.default, help=f"default: {f.default}")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .train import TrainArgs
+
+    p = sub.add_parser("train", help="train the review sentiment model (see docs/model-card.md for the recipe)")
+    _add_fields(p, TrainArgs, "checkpoint folder to write (config, weights, tokenizer)")
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    from .pretrain import PretrainArgs
+
+    p = sub.add_parser("pretrain", help="MLM + sentence-order pretraining on the allowed unlabelled text; "
+                                        "run again with the same --out to continue; fine-tune with train --init-from")
+    _add_fields(p, PretrainArgs, "folder to write, or to continue (tokenizer, weights, optimizer state)")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="albert-edge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_pretrain(sub)
     _add_eval(sub)
     try:
         from albert_edge_export.cli import add_export_parser
@@ -55,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         fields = {f.name for f in dataclasses.fields(TrainArgs)}
         summary = train(TrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))
         print(json.dumps({"best_dev_accuracy": summary["best_dev_accuracy"], "out": args.out}))
+    elif args.command == "pretrain":
+        from .pretrain import PretrainArgs, run_pretraining
+
+        fields = {f.name for f in dataclasses.fields(PretrainArgs)}
+        print(json.dumps(run_pretraining(PretrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))))
     elif args.command == "eval":
         from .train import evaluate
 

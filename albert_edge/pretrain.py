@@ -1,19 +1,75 @@
-"""ALBERT pretraining on unlabelled text: masked LM + sentence-order prediction, bounded by wall-clock minutes."""
+"""ALBERT pretraining on unlabelled text: masked LM + sentence-order prediction, bounded by wall-clock minutes
+and resumable (`albert-edge pretrain`)."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, pad_batch
+from .config import AlbertConfig
+from .data import LABELS
 from .model import AlbertForPreTraining
+
+SHAPE = ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
+@dataclass(kw_only=True)
+class ModelArgs:
+    """What pretraining and fine-tuning share: the vocabulary, the model's shape, text length, seeds, threads."""
+
+    max_length: int = 256
+    truncation: str = "head+tail"
+    seed: int = 13
+    split_seed: int = 13
+    vocab_size: int = 16000
+    cjk: str = "words"
+    embedding_size: int = 128
+    hidden_size: int = 312
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 12
+    intermediate_size: int = 1248
+    dropout: float = 0.1
+    threads: int = 0  # 0: all cores
+
+
+@dataclass(kw_only=True)
+class PretrainArgs(ModelArgs):
+    out: str
+    minutes: float = 60.0  # of wall clock in this call; call again with the same --out to continue
+    checkpoint_minutes: float = 10.0
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    news: bool = True  # the news corpus besides the training split's texts
+    limit: int = 0  # >0: only this many training texts and no news (smoke tests)
+
+
+def build_config(args: ModelArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
+    return AlbertConfig(vocab_size=vocab_size, embedding_size=args.embedding_size, hidden_size=args.hidden_size,
+                        num_hidden_layers=args.num_hidden_layers, num_attention_heads=args.num_attention_heads,
+                        intermediate_size=args.intermediate_size, hidden_act="gelu_new",
+                        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
+                        classifier_dropout_prob=args.dropout, max_position_embeddings=max(512, args.max_length),
+                        pad_token_id=pad_id, id2label=dict(LABELS))
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    # No decay on biases and LayerNorm weights (1-D tensors), as in BERT/ALBERT.
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
 def sop_example(ids: list[int], rng: random.Random) -> tuple[list[int], list[int], int]:
@@ -51,18 +107,28 @@ def build_pairs(encoder: TextEncoder, texts: list[str], rng: random.Random) -> l
     return pairs
 
 
-def pretrain(model: AlbertForPreTraining, encoder: TextEncoder, texts: list[str], minutes: float, seed: int,
-             out: Path, batch_size: int = 64, lr: float = 1e-3) -> None:
-    """Train for `minutes` of wall clock (cosine-free: linear decay over the estimated steps)."""
-    rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
+WARMUP_STEPS = 500
+
+
+def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, encoder: TextEncoder, texts: list[str],
+             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, lr: float = 1e-3,
+             checkpoint: Callable[[int], None] | None = None, checkpoint_minutes: float = 10.0) -> int:
+    """Train for `minutes` of wall clock from `start_step`; returns the step reached.
+
+    The learning rate warms up linearly over 500 steps and then stays constant, so a run can stop and continue
+    where it was (`albert-edge pretrain` calls `checkpoint(step)` every `checkpoint_minutes` and at the end).
+    Masks and sentence-order cuts are drawn from `seed + start_step`: a continued run does not replay them.
+    """
+    rng = random.Random(seed + start_step)
+    gen = torch.Generator().manual_seed(seed + start_step)
     tok = encoder.tokenizer
     mask_id, pad_id, vocab = tok.token_to_id("[MASK]"), tok.token_to_id("[PAD]"), tok.get_vocab_size()
     special_ids = torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    deadline = time.perf_counter() + minutes * 60
-    log, step = [], 0
-    bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", mininterval=5.0)
+    log_path = out / "pretrain.json"
+    log = json.loads(log_path.read_text()) if start_step and log_path.is_file() else []
+    now = time.perf_counter()
+    deadline, next_save, step = now + minutes * 60, now + checkpoint_minutes * 60, start_step
+    bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", initial=step, mininterval=5.0)
     model.train()
     while time.perf_counter() < deadline:
         pairs = build_pairs(encoder, texts, rng)  # new SOP cuts every pass
@@ -73,9 +139,8 @@ def pretrain(model: AlbertForPreTraining, encoder: TextEncoder, texts: list[str]
             special = torch.isin(feeds["input_ids"], special_ids)
             feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
             sop_labels = torch.tensor([pairs[i][2] for i in batch])
-            left = max(0.0, (deadline - time.perf_counter()) / (minutes * 60))
-            for group in optimizer.param_groups:  # linear decay by remaining time, short warmup
-                group["lr"] = lr * min(1.0, (step + 1) / 500) * max(0.05, left)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * min(1.0, (step + 1) / WARMUP_STEPS)
             loss = model(**feeds, mlm_labels=mlm_labels, sop_labels=sop_labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -86,5 +151,67 @@ def pretrain(model: AlbertForPreTraining, encoder: TextEncoder, texts: list[str]
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % 200 == 0:
                 log.append({"step": step, "loss": loss.item()})
-                (out / "pretrain.json").write_text(json.dumps(log) + "\n")
+                log_path.write_text(json.dumps(log) + "\n")
+            if checkpoint is not None and time.perf_counter() >= next_save:
+                checkpoint(step)
+                next_save = time.perf_counter() + checkpoint_minutes * 60
     bar.close()
+    if checkpoint is not None:
+        checkpoint(step)
+    return step
+
+
+STATE_FILE = "pretrain_state.pt"  # optimizer state and step, next to config.json + model.safetensors + tokenizer.json
+
+
+def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertForPreTraining]:
+    """A folder written by `albert-edge pretrain`, checked against the shape `args` ask for."""
+    from .checkpoint import load_pretrained
+    from .tokenization import load_tokenizer
+
+    if not (folder / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{folder} has no {STATE_FILE}; point at a folder written by `albert-edge pretrain`")
+    model = load_pretrained(folder, head="pretraining")
+    wrong = [f"{name} {getattr(model.config, name)} (asked {getattr(args, name)})" for name in SHAPE
+             if getattr(model.config, name) != getattr(args, name)]
+    if wrong:
+        raise ValueError(f"{folder} was pretrained with {', '.join(wrong)}; pass the same shape flags")
+    return load_tokenizer(folder), model
+
+
+def run_pretraining(args: PretrainArgs) -> dict:
+    """`albert-edge pretrain`: start in an empty `out`, or continue the run already there."""
+    from .data import load_news_texts, load_reviews
+    from .tokenization import build_chinese_wordpiece, save_tokenizer
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    out = Path(args.out)
+    # Unlabelled text allowed: the training split's texts and the news corpus. Never dev/test texts.
+    texts = list(load_reviews(seed=args.split_seed).train.texts)
+    texts = texts[:args.limit] if args.limit else texts + (load_news_texts() if args.news else [])
+    if (out / STATE_FILE).is_file():
+        tokenizer, model = load_pretraining(out, args)
+        state = torch.load(out / STATE_FILE, weights_only=True)
+    elif out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} has files but no {STATE_FILE}; choose an empty or new folder")
+    else:
+        tokenizer = build_chinese_wordpiece(texts, vocab_size=args.vocab_size, cjk=args.cjk)
+        save_tokenizer(tokenizer, out)
+        model = AlbertForPreTraining(build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")))
+        state = {"step": 0, "seconds": 0.0}
+    optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    if "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    started = time.perf_counter()
+
+    def checkpoint(step: int) -> None:
+        model.save_pretrained(out)
+        seconds = state["seconds"] + time.perf_counter() - started
+        torch.save({"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
+                   out / STATE_FILE)
+
+    step = pretrain(model, optimizer, TextEncoder(tokenizer, args.max_length, args.truncation), texts, args.minutes,
+                    args.seed, out, start_step=state["step"], batch_size=args.batch_size, lr=args.lr,
+                    checkpoint=checkpoint, checkpoint_minutes=args.checkpoint_minutes)
+    return {"out": str(out), "step": step, "seconds": state["seconds"] + time.perf_counter() - started}

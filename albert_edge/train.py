@@ -19,36 +19,24 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained
-from .config import AlbertConfig
-from .data import LABELS, load_news_texts, load_reviews
+from .data import load_news_texts, load_reviews
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import pretrain
+from .pretrain import ModelArgs, build_config, load_pretraining, make_optimizer, pretrain
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
 
 
-@dataclass
-class TrainArgs:
+@dataclass(kw_only=True)
+class TrainArgs(ModelArgs):
     out: str
     epochs: int = 8
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
-    max_length: int = 256
-    truncation: str = "head+tail"
     label_smoothing: float = 0.0
     patience: int = 2
-    seed: int = 13
-    split_seed: int = 13
-    vocab_size: int = 16000
-    cjk: str = "words"
-    embedding_size: int = 128
-    hidden_size: int = 312
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 12
-    intermediate_size: int = 1248
-    dropout: float = 0.1
+    init_from: str = ""  # a folder written by `albert-edge pretrain`: its tokenizer and encoder weights
     pretrain_minutes: float = 0.0
     pretrain_news: bool = True
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
@@ -56,9 +44,11 @@ class TrainArgs:
     ema: float = 0.0  # >0: evaluate and save an exponential moving average of the weights with this decay per step
     augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
-    threads: int = 0  # 0: all cores
 
     def __post_init__(self):
+        if self.init_from and self.pretrain_minutes > 0:
+            raise ValueError("--init-from and --pretrain-minutes both pretrain; continue the folder with "
+                             "`albert-edge pretrain --out FOLDER` instead")
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
         if not 0.0 <= self.ema < 1.0:
@@ -75,14 +65,6 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    # No decay on biases and LayerNorm weights (1-D tensors), as in BERT/ALBERT.
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
 @torch.no_grad()
@@ -108,15 +90,6 @@ def classification_metrics(labels: list[int], predictions: np.ndarray) -> dict[s
         recall = tp / max(1, np.sum(labels_arr == c))
         f1s.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
     return {"accuracy": float(np.mean(predictions == labels_arr)), "macro_f1": float(np.mean(f1s))}
-
-
-def build_model(args: TrainArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
-    return AlbertConfig(vocab_size=vocab_size, embedding_size=args.embedding_size, hidden_size=args.hidden_size,
-                        num_hidden_layers=args.num_hidden_layers, num_attention_heads=args.num_attention_heads,
-                        intermediate_size=args.intermediate_size, hidden_act="gelu_new",
-                        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
-                        classifier_dropout_prob=args.dropout, max_position_embeddings=max(512, args.max_length),
-                        pad_token_id=pad_id, id2label=dict(LABELS))
 
 
 @dataclass
@@ -191,15 +164,20 @@ def train(args: TrainArgs) -> dict:
         dev_split.texts, dev_split.labels = dev_split.texts[:args.limit], dev_split.labels[:args.limit]
     # Unlabelled text allowed: training texts and the news corpus. Never dev/test texts.
     unlabelled = list(train_split.texts) + (load_news_texts() if args.pretrain_news and not args.limit else [])
-    tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
+    if args.init_from:
+        tokenizer, pretrainer = load_pretraining(Path(args.init_from), args)
+    else:
+        tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
+        pretrainer = None
     save_tokenizer(tokenizer, out)
-    pad_id = tokenizer.token_to_id("[PAD]")
     encoder = TextEncoder(tokenizer, args.max_length, args.truncation)
-    config = build_model(args, tokenizer.get_vocab_size(), pad_id)
+    config = build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]"))
     model = AlbertForSequenceClassification(config)
     if args.pretrain_minutes > 0:
         pretrainer = AlbertForPreTraining(config)
-        pretrain(pretrainer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
+        optimizer = make_optimizer(pretrainer, 1e-3, args.weight_decay)
+        pretrain(pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
+    if pretrainer is not None:
         model.albert.load_state_dict(pretrainer.albert.state_dict())
     data = training_set(train_split.texts, train_split.labels, args)
     encoded = encoder.encode_batch(data.texts)

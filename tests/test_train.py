@@ -133,3 +133,48 @@ def test_ema_weights_are_what_gets_scored_and_saved(tmp_path, reviews):
 def test_ema_decay_is_checked():
     with pytest.raises(ValueError, match=r"--ema is a decay per step in \[0, 1\)"):
         TrainArgs(out="-", ema=1.5)
+
+
+TINY = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_length=32, threads=1)
+
+
+def test_pretraining_continues_where_it_stopped_and_fine_tuning_starts_from_it(tmp_path):
+    from safetensors.torch import load_file
+
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+
+    args = PretrainArgs(out=str(tmp_path / "pt"), minutes=0.02, limit=200, batch_size=16, **TINY)
+    first = run_pretraining(args)
+    tokenizer = (tmp_path / "pt" / "tokenizer.json").read_text()
+    second = run_pretraining(args)
+    assert 0 < first["step"] < second["step"] and second["seconds"] > first["seconds"]
+    assert (tmp_path / "pt" / "tokenizer.json").read_text() == tokenizer  # continued, not rebuilt
+    pretrained = load_file(tmp_path / "pt" / "model.safetensors")
+    # lr 0: fine-tuning leaves the encoder as it was loaded, so what gets saved is the pretrained encoder
+    train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, lr=0.0, limit=100,
+                    dropout=0.0, **TINY))
+    tuned = load_file(tmp_path / "ft" / "model.safetensors")
+    assert all(torch.equal(pretrained[k], tuned[k]) for k in pretrained if k.startswith("albert."))
+    assert (tmp_path / "ft" / "tokenizer.json").read_text() == tokenizer
+
+
+def test_pretraining_folder_errors(tmp_path):
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="has files but no pretrain_state.pt; choose an empty or new folder"):
+        run_pretraining(PretrainArgs(out=str(tmp_path), minutes=0.01, limit=50, **TINY))
+    with pytest.raises(FileNotFoundError, match="no pretrain_state.pt; point at a folder written by"):
+        train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path), epochs=1, limit=50, **TINY))
+    with pytest.raises(ValueError, match="--init-from and --pretrain-minutes both pretrain"):
+        TrainArgs(out="-", init_from=str(tmp_path), pretrain_minutes=5)
+
+
+def test_fine_tuning_refuses_a_pretraining_of_another_shape(tmp_path):
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+
+    run_pretraining(PretrainArgs(out=str(tmp_path / "pt"), minutes=0.01, limit=50, batch_size=16, **TINY))
+    with pytest.raises(ValueError, match=r"pretrained with hidden_size 32 \(asked 48\); pass the same shape flags"):
+        train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, limit=50,
+                        **{**TINY, "hidden_size": 48}))
