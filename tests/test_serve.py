@@ -203,6 +203,29 @@ def test_malloc_tuning_lowers_the_peak_under_concurrent_requests():
     assert tuned["tuned"] and tuned["peak"] <= plain["peak"] - 1.0, (plain, tuned)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_malloc_tuning_leaves_the_users_own_settings_alone(monkeypatch):
+    import ctypes
+
+    from albert_edge_runtime.memory import M_ARENA_MAX, M_MMAP_THRESHOLD, tune_glibc_malloc
+
+    calls, answer = [], [1]
+
+    class FakeLibc:
+        def __init__(self, name):
+            self.mallopt = lambda param, value: calls.append((param, value)) or answer[0]
+
+    monkeypatch.setattr(ctypes, "CDLL", FakeLibc)
+    for key in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(key, raising=False)
+    assert tune_glibc_malloc() and calls == [(M_MMAP_THRESHOLD, 128 * 1024), (M_ARENA_MAX, 1)]
+    calls.clear()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert tune_glibc_malloc() and calls == [(M_MMAP_THRESHOLD, 128 * 1024)]
+    answer[0] = 0  # glibc refused
+    assert not tune_glibc_malloc()
+
+
 def test_serve_without_the_web_stack_says_how_to_install_it():
     blocked = "import sys; sys.modules['uvicorn'] = None; from albert_edge_runtime.cli import main; sys.exit(main())"
     out = subprocess.run([sys.executable, "-c", blocked, "serve", "--port", "0"], capture_output=True, text=True)
