@@ -299,6 +299,10 @@ def test_app_answers_overload_and_failures_as_json():
     assert (status, json.loads(payload)) == (500, {"error": "internal error; see the server log"})
     status, _, payload = call_app(create_app(FakeFront()), "POST", "/v1/sentiment", (b'{"texts": ', b'["a"]}'))
     assert (status, json.loads(payload)) == (200, {"predictions": []})  # a body in two chunks is joined
+    broken = FakeFront()
+    broken.classifier.bundle.manifest = {"size": float("nan")}  # JSON has no NaN: refused, answered as a 500
+    status, _, payload = call_app(create_app(broken), "GET", "/v1/model")
+    assert (status, json.loads(payload)) == (500, {"error": "internal error; see the server log"})
 
 
 def test_app_head_disconnect_and_lifespan():

@@ -82,10 +82,13 @@ def prediction_json(p: Any) -> dict[str, Any]:
     return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "truncated": p.truncated}
 
 
-async def send_json(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None,
+def encode_json(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None,
                     head: bool = False) -> None:
     """The response; for HEAD, its headers (Content-Length of the body a GET would get) and no body."""
-    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -129,17 +132,17 @@ class SentimentApp:
             handler = methods.get("GET" if head else scope["method"])
             if handler is None:
                 raise HTTPError(405, "Method Not Allowed", {"Allow": ", ".join(methods)})
-            payload = await handler(receive, headers)
+            body = encode_json(await handler(receive, headers))  # inside: a payload JSON refuses is a 500 too
         except ClientGone:
             return
         except HTTPError as exc:
-            await send_json(send, exc.status, {"error": exc.detail}, exc.headers, head)
+            await send_json(send, exc.status, encode_json({"error": exc.detail}), exc.headers, head)
             return
         except Exception:
             log.exception("request to %s failed", scope["path"])
-            await send_json(send, 500, {"error": "internal error; see the server log"}, head=head)
+            await send_json(send, 500, encode_json({"error": "internal error; see the server log"}), head=head)
             return
-        await send_json(send, 200, payload, head=head)
+        await send_json(send, 200, body, head=head)
 
     async def sentiment(self, receive: Receive, headers: dict[str, str]) -> dict[str, Any]:
         texts = parse_texts(await read_body(receive, headers, self.max_body_bytes), self.max_texts)
