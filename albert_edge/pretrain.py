@@ -4,6 +4,7 @@ and resumable (`albert-edge pretrain`)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -206,10 +207,15 @@ def run_pretraining(args: PretrainArgs) -> dict:
     started = time.perf_counter()
 
     def checkpoint(step: int) -> None:
-        model.save_pretrained(out)
+        # Written aside, then moved in file by file (os.replace is atomic): a run stopped mid-write (a session
+        # ends wherever it is) leaves the previous checkpoint's files whole, never a truncated one.
+        staging = out / ".checkpoint"
+        model.save_pretrained(staging)
         seconds = state["seconds"] + time.perf_counter() - started
         torch.save({"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
-                   out / STATE_FILE)
+                   staging / STATE_FILE)
+        for name in ("config.json", "model.safetensors", STATE_FILE):
+            os.replace(staging / name, out / name)
 
     step = pretrain(model, optimizer, TextEncoder(tokenizer, args.max_length, args.truncation), texts, args.minutes,
                     args.seed, out, start_step=state["step"], batch_size=args.batch_size, lr=args.lr,

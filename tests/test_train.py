@@ -150,6 +150,7 @@ def test_pretraining_continues_where_it_stopped_and_fine_tuning_starts_from_it(t
     second = run_pretraining(args)
     assert 0 < first["step"] < second["step"] and second["seconds"] > first["seconds"]
     assert (tmp_path / "pt" / "tokenizer.json").read_text() == tokenizer  # continued, not rebuilt
+    assert sorted(p.name for p in (tmp_path / "pt" / ".checkpoint").iterdir()) == []  # all moved in
     pretrained = load_file(tmp_path / "pt" / "model.safetensors")
     # lr 0: fine-tuning leaves the encoder as it was loaded, so what gets saved is the pretrained encoder
     train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, lr=0.0, limit=100,
