@@ -129,6 +129,7 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     log = json.loads(log_path.read_text()) if start_step and log_path.is_file() else []
     now = time.perf_counter()
     deadline, next_save, step = now + minutes * 60, now + checkpoint_minutes * 60, start_step
+    recent: list[float] = []
     bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", initial=step, mininterval=5.0)
     model.train()
     while time.perf_counter() < deadline:
@@ -148,11 +149,13 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             step += 1
+            recent.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            if step % 200 == 0:
-                log.append({"step": step, "loss": loss.item()})
+            if step % 200 == 0:  # the mean of the last 200 steps: one batch's loss is too noisy to compare runs by
+                log.append({"step": step, "loss": sum(recent) / len(recent)})
                 log_path.write_text(json.dumps(log) + "\n")
+                recent.clear()
             if checkpoint is not None and time.perf_counter() >= next_save:
                 checkpoint(step)
                 next_save = time.perf_counter() + checkpoint_minutes * 60
