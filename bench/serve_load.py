@@ -2,6 +2,7 @@
 
     python -m bench.serve_load                  # starts two servers (micro-batching on, and --max-batch 1),
                                                 # loads each with 8 clients x 200 real test reviews, prints both
+    python -m bench.serve_load --rounds 4            # the same, four loads per server (peak after each)
     python -m bench.serve_load --url http://127.0.0.1:8000 --clients 8 --requests 200
 
 Stdlib HTTP client (one keep-alive connection per client thread), so it measures the server, not a client stack.
@@ -117,6 +118,7 @@ def main() -> int:
     parser.add_argument("--url", help="an already running server; default: start our own two configurations")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200, help="requests per client")
+    parser.add_argument("--rounds", type=int, default=1, help="loads per server (peak RSS is after all of them)")
     args = parser.parse_args()
     from albert_edge.data import load_reviews
 
@@ -127,9 +129,10 @@ def main() -> int:
         return 0
     for name, extra in (("micro-batching (default)", ()), ("batch-1 (--max-batch 1)", ("--max-batch", "1"))):
         with running_server(*extra) as (url, _):
-            result = load(url, texts, args.clients, args.requests)
-            summary = {k: v for k, v in result.items() if k != "answers"}
-            print(json.dumps({"server": name, **summary, "peak_rss_mib": health(url)["peak_rss_mib"]}))
+            for _ in range(args.rounds):
+                result = load(url, texts, args.clients, args.requests)
+                summary = {k: v for k, v in result.items() if k != "answers"}
+                print(json.dumps({"server": name, **summary, "peak_rss_mib": health(url)["peak_rss_mib"]}))
     return 0
 
 
