@@ -1,4 +1,4 @@
-"""An n-gram teacher for distillation: char 1-3 TF-IDF + logistic regression, the strongest classic baseline here.
+"""N-gram teachers for distillation: char 1-3 TF-IDF + logistic regression (the default), or with jieba words added.
 
 Its probabilities on the TRAINING texts are out-of-fold (each fold predicted by a model that never saw it), so the
 soft targets carry what n-grams generalise, not a memorised copy of the labels. Dev and test are never touched.
