@@ -165,6 +165,14 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     return step
 
 
+def unlabelled_texts(train_texts: list[str], news: bool) -> list[str]:
+    """The unlabelled text allowed for the vocabulary and pretraining: the training split's texts and, with `news`,
+    the news corpus. Never dev/test texts, not even without their labels."""
+    from .data import load_news_texts
+
+    return list(train_texts) + (load_news_texts() if news else [])
+
+
 STATE_FILE = "pretrain_state.pt"  # optimizer state and step, next to config.json + model.safetensors + tokenizer.json
 
 
@@ -185,15 +193,14 @@ def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertFo
 
 def run_pretraining(args: PretrainArgs) -> dict:
     """`albert-edge pretrain`: start in an empty `out`, or continue the run already there."""
-    from .data import load_news_texts, load_reviews
+    from .data import load_reviews
     from .tokenization import build_chinese_wordpiece, save_tokenizer
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
-    # Unlabelled text allowed: the training split's texts and the news corpus. Never dev/test texts.
-    texts = list(load_reviews(seed=args.split_seed).train.texts)
-    texts = texts[:args.limit] if args.limit else texts + (load_news_texts() if args.news else [])
+    train_texts = load_reviews(seed=args.split_seed).train.texts
+    texts = unlabelled_texts(train_texts[:args.limit] if args.limit else train_texts, news=args.news and not args.limit)
     if (out / STATE_FILE).is_file():
         tokenizer, model = load_pretraining(out, args)
         state = torch.load(out / STATE_FILE, weights_only=True)

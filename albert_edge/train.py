@@ -19,9 +19,9 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained
-from .data import load_news_texts, load_reviews
+from .data import load_reviews
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import ModelArgs, build_config, load_pretraining, make_optimizer, pretrain
+from .pretrain import ModelArgs, build_config, load_pretraining, make_optimizer, pretrain, unlabelled_texts
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
 
@@ -162,11 +162,11 @@ def train(args: TrainArgs) -> dict:
     if args.limit:
         train_split.texts, train_split.labels = train_split.texts[:args.limit], train_split.labels[:args.limit]
         dev_split.texts, dev_split.labels = dev_split.texts[:args.limit], dev_split.labels[:args.limit]
-    # Unlabelled text allowed: training texts and the news corpus. Never dev/test texts.
-    unlabelled = list(train_split.texts) + (load_news_texts() if args.pretrain_news and not args.limit else [])
+    unlabelled: list[str] = []  # only read when the vocabulary is learnt here (--init-from brings its own)
     if args.init_from:
         tokenizer, pretrainer = load_pretraining(Path(args.init_from), args)
     else:
+        unlabelled = unlabelled_texts(train_split.texts, news=args.pretrain_news and not args.limit)
         tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
         pretrainer = None
     save_tokenizer(tokenizer, out)
