@@ -42,6 +42,7 @@ class TrainArgs(ModelArgs):
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
     teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
     ema: float = 0.0  # >0: evaluate and save an exponential moving average of the weights with this decay per step
+    word2vec: bool = False  # start the word embeddings from skip-gram vectors trained on the unlabelled text
     augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
 
@@ -49,6 +50,9 @@ class TrainArgs(ModelArgs):
         if self.init_from and self.pretrain_minutes > 0:
             raise ValueError("--init-from and --pretrain-minutes both pretrain; continue the folder with "
                              "`albert-edge pretrain --out FOLDER` instead")
+        if self.word2vec and (self.init_from or self.pretrain_minutes > 0):
+            raise ValueError("--word2vec starts the embeddings of a model trained from scratch; it cannot be "
+                             "combined with --init-from or --pretrain-minutes")
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
         if not 0.0 <= self.ema < 1.0:
@@ -56,6 +60,16 @@ class TrainArgs(ModelArgs):
                              f"got {self.ema}")
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
+
+
+def start_word_embeddings(model: AlbertForSequenceClassification, tokenizer, texts: list[str], args: TrainArgs) -> None:
+    from .word_vectors import word2vec_embeddings
+
+    weight = model.albert.embeddings.word_embeddings.weight
+    vectors, seen = word2vec_embeddings(tokenizer, texts, dim=weight.shape[1], std=model.config.initializer_range,
+                                        seed=args.seed, epochs=5, window=5)
+    with torch.no_grad():
+        weight[seen] = vectors[seen]
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -173,6 +187,8 @@ def train(args: TrainArgs) -> dict:
     encoder = TextEncoder(tokenizer, args.max_length, args.truncation)
     config = build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]"))
     model = AlbertForSequenceClassification(config)
+    if args.word2vec:
+        start_word_embeddings(model, tokenizer, unlabelled, args)
     if args.pretrain_minutes > 0:
         pretrainer = AlbertForPreTraining(config)
         optimizer = make_optimizer(pretrainer, 1e-3, args.weight_decay)
