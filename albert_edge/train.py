@@ -6,6 +6,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class TrainArgs(ModelArgs):
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
     teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
     ema: float = 0.0  # >0: evaluate and save an exponential moving average of the weights with this decay per step
+    token_dropout: float = 0.0  # probability that a training token is replaced by [MASK], drawn anew every step
     word2vec: bool = False  # start the word embeddings from skip-gram vectors trained on the unlabelled text
     augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
     limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
@@ -55,6 +57,8 @@ class TrainArgs(ModelArgs):
                              "combined with --init-from or --pretrain-minutes")
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
+        if not 0.0 <= self.token_dropout < 1.0:
+            raise ValueError(f"--token-dropout is a probability in [0, 1) (0 = off), got {self.token_dropout}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"--ema is a decay per step in [0, 1) (0 = off, 0.998 ~ the last 500 steps), "
                              f"got {self.ema}")
@@ -141,7 +145,22 @@ def batch_loss(logits: torch.Tensor, data: TrainingSet, batch: list[int], args: 
     return (data.hard_weight[batch] * hard + data.soft_weight[batch] * soft).mean()
 
 
-def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch, ema=None) -> float:
+def token_dropper(encoder: TextEncoder, pad_id: int, p: float, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Word dropout: each real token of a training batch becomes [MASK] with probability `p`, a new draw every step,
+    while the targets stay those of the whole text: no single token may carry the decision."""
+    mask_id = encoder.tokenizer.token_to_id("[MASK]")
+    special = torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
+    generator = torch.Generator().manual_seed(seed)
+
+    def drop(ids: torch.Tensor) -> torch.Tensor:  # (B, T)
+        hit = (torch.rand(ids.shape, generator=generator) < p) & ~torch.isin(ids, special)
+        return ids.masked_fill(hit, mask_id)
+
+    return drop
+
+
+def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch, ema=None,
+                corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
@@ -150,6 +169,8 @@ def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, r
     bar = tqdm(iterate(batches, ids, types, model.config.pad_token_id), total=len(batches),
                desc=f"epoch {epoch}", mininterval=2.0)
     for batch, feeds in bar:
+        if corrupt is not None:
+            feeds["input_ids"] = corrupt(feeds["input_ids"])
         loss = batch_loss(model(**feeds), data, batch, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -203,9 +224,10 @@ def train(args: TrainArgs) -> dict:
     # Averaged weights (when asked) are what gets scored and saved: the training weights keep the optimizer's noise.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     scored = ema.module if ema is not None else model
+    corrupt = token_dropper(encoder, config.pad_token_id, args.token_dropout, args.seed) if args.token_dropout else None
     history, best, stale, start = [], -1.0, 0, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch, ema)
+        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch, ema, corrupt)
         dev = classification_metrics(dev_split.labels, predict_logits(scored, encoder, dev_split.texts).argmax(1))
         history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
         (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")

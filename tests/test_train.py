@@ -179,3 +179,31 @@ def test_fine_tuning_refuses_a_pretraining_of_another_shape(tmp_path):
     with pytest.raises(ValueError, match=r"pretrained with hidden_size 32 \(asked 48\); pass the same shape flags"):
         train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, limit=50,
                         **{**TINY, "hidden_size": 48}))
+
+
+def test_token_dropout_masks_only_real_tokens_and_draws_anew_each_step():
+    from albert_edge.tokenization import build_chinese_wordpiece
+    from albert_edge.train import token_dropper
+    from albert_edge_runtime.encoding import TextEncoder
+
+    texts = ["这个产品非常好我很喜欢", "质量太差了不推荐购买", "物流很快包装完好"] * 30
+    tokenizer = build_chinese_wordpiece(texts, vocab_size=200, cjk="char")
+    encoder = TextEncoder(tokenizer, 32, "head+tail")
+    pad, mask = tokenizer.token_to_id("[PAD]"), tokenizer.token_to_id("[MASK]")
+    rows = [e.input_ids for e in encoder.encode_batch(texts[:3])]
+    ids = torch.full((3, 16), pad)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)] = torch.tensor(row)
+    special = torch.isin(ids, torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad]))))
+    drop = token_dropper(encoder, pad, 0.5, seed=0)
+    first, second = drop(ids), drop(ids)
+    assert torch.equal(first[special], ids[special]) and torch.equal(second[special], ids[special])
+    changed = first != ids
+    assert torch.all(first[changed] == mask) and 0.2 < changed[~special].float().mean() < 0.8
+    assert not torch.equal(first, second)  # a new draw every step
+    assert torch.equal(token_dropper(encoder, pad, 0.5, seed=0)(ids), first)  # seeded
+
+
+def test_token_dropout_is_a_probability():
+    with pytest.raises(ValueError, match=r"--token-dropout is a probability in \[0, 1\)"):
+        TrainArgs(out="-", token_dropout=1.0)
