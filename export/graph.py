@@ -239,10 +239,11 @@ def _merged_nodes(graph, siblings, biases, inits, merged_weights) -> list[onnx.N
     stem = merged_weights[weights + bias_names]
     x = siblings[0].input[0]
     out = siblings[0].output[0] + "_merged"
-    return [onnx.helper.make_node("MatMul", [x, stem + "_weight"], [out + "_mm"], name=out + "_mm"),
-            onnx.helper.make_node("Add", [out + "_mm", stem + "_bias"], [out], name=out + "_add"),
+    name = "+".join(n.name or n.output[0] for n in siblings)  # --keep-fp32 patterns for any sibling still match
+    return [onnx.helper.make_node("MatMul", [x, stem + "_weight"], [out + "_mm"], name=name),
+            onnx.helper.make_node("Add", [out + "_mm", stem + "_bias"], [out], name=name + "/bias"),
             onnx.helper.make_node("Split", [out, stem + "_split"], [add.output[0] for add in biases], axis=-1,
-                                  name=out + "_split")]
+                                  name=name + "/split")]
 
 
 def constant_reshapes(model: onnx.ModelProto) -> int:

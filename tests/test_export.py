@@ -1,3 +1,4 @@
+import fnmatch
 import json
 import subprocess
 import sys
@@ -215,6 +216,9 @@ def test_query_key_value_merge_keeps_outputs_and_shares_one_weight():
     assert ops.count("MatMul") == 3 and ops.count("Split") == 2
     weights = {n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
     assert len(weights) == 2  # one merged weight for both layers, plus w2
+    # named after every sibling, so a --keep-fp32 pattern written for the key or the value still matches
+    assert fnmatch.filter([n.name for n in model.graph.node], "*bwk*") == ["bwq+bwk+bwv", "bwq+bwk+bwv/bias",
+                                                                         "bwq+bwk+bwv/split"]
     assert {i.name for i in model.graph.initializer}.isdisjoint({"wq", "wk", "wv", "bq", "bk", "bv"})
     for a, b in zip(before, run(model)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,59 @@
+"""A/B of export variants: batch-1 latency at 1 thread against optimum's O1 int8 file, interleaved, same weights.
+
+    PYTHONPATH=. .venv/bin/python scripts/ab_export_latency.py albert-base /tmp/ab --runs 30
+    PYTHONPATH=. .venv/bin/python scripts/ab_export_latency.py models/default /tmp/ab \
+        --onnx before=/tmp/old_bundle/model.onnx
+
+Exports the checkpoint with the current pipeline twice (--merge-qkv on and off), adds any --onnx NAME=PATH files
+(e.g. a bundle exported on an older commit: `git worktree add /tmp/old COMMIT` and export there), builds optimum's
+O1 int8 file, and prints the median latency of each and its ratio to O1. `python -m bench` is the full comparison;
+this is the quick one for a graph change. Needs a quiet machine: timings of parallel jobs are meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from albert_edge_export.pipeline import ExportOptions, run_export
+from bench.contenders import albert_base_checkpoint, optimum_o1_int8
+from bench.latency import feeds_of_length, interleaved, ort_runner
+
+
+def export_variant(checkpoint: Path, out: Path, merge_qkv: bool, labelled: bool) -> Path:
+    if not (out / "model.onnx").is_file():
+        run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=0.5 if labelled else 100.0,
+                                 verify_data="reviews-dev" if labelled else "random", max_length=128,
+                                 truncation="head+tail", per_channel=False, quantize_embeddings=True,
+                                 merge_qkv=merge_qkv, command="scripts/ab_export_latency.py"))
+    return out / "model.onnx"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="checkpoint folder, or 'albert-base' for the albert-base-v2 shape")
+    parser.add_argument("work", type=Path, help="folder for the exported files (reused when present)")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--onnx", action="append", default=[], metavar="NAME=PATH", help="more files to time")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    base = args.checkpoint == "albert-base"
+    checkpoint = albert_base_checkpoint(args.work / "base") if base else Path(args.checkpoint)
+    files = {f"merge_qkv={m}": export_variant(checkpoint, args.work / f"ours_merge_{m}", m, not base)
+             for m in (True, False)}
+    files.update(dict(item.split("=", 1) for item in args.onnx))
+    files["optimum O1"] = optimum_o1_int8(checkpoint, args.work)
+    vocab = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
+    runners = {name: ort_runner(str(path), 1) for name, path in files.items()}
+    print("| seq | " + " | ".join(f"{n} ms (/ O1)" for n in files) + " |")
+    print("|---" * (len(files) + 1) + "|")
+    for length in (16, 32, 64, 128):
+        result = interleaved(runners, feeds_of_length(length, vocab), args.runs, warmup=5)
+        o1 = result["optimum O1"]["p50_ms"]
+        cells = [f"{r['p50_ms']:.3f} ({r['p50_ms'] / o1:.3f})" for r in result.values()]
+        print(f"| {length} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
