@@ -37,9 +37,6 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help="store embedding tables as INT8 too (default on; they are most of a small model)")
     p.add_argument("--fuse-attention", action=argparse.BooleanOptionalAction, default=False,
                    help="onnxruntime attention fusion (off: it copies QKV weights per layer)")
-    p.add_argument("--merge-qkv", action=argparse.BooleanOptionalAction, default=True,
-                   help="one MatMul for query, key and value, split after (default on: measured 1-3 %% faster at "
-                        "batch 1)")
     p.set_defaults(handler=run_export_command)
 
 
@@ -59,7 +56,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                             truncation=args.truncation or trained_truncation,
                             per_channel=args.per_channel, quantize_embeddings=args.quantize_embeddings,
                             keep_fp32=args.keep_fp32, fallback_limit=args.fallback_limit,
-                            fuse_attention=args.fuse_attention, merge_qkv=args.merge_qkv,
+                            fuse_attention=args.fuse_attention,
                             command="albert-edge " + shlex.join(sys.argv[1:]))
     out = run_export(options)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

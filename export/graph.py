@@ -12,7 +12,6 @@ from onnx import numpy_helper
 
 WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
 LARGE_FP32_BYTES = 64 * 1024
-MERGED_COLUMNS = "side by side, columns: "  # doc_string of a weight written by merge_sibling_matmuls
 
 
 def _content_key(init: onnx.TensorProto) -> tuple:
@@ -172,78 +171,6 @@ def _base36(n: int) -> str:
         out = digits[r] + out
         if n == 0:
             return "_" + out
-
-
-def merge_sibling_matmuls(model: onnx.ModelProto) -> int:
-    """MatMuls that read the same activation with constant 2-D weights (attention's query, key and value) become
-    one MatMul over the weights side by side, one bias Add, and a Split; returns how many MatMuls were merged away.
-
-    Why: after dynamic quantization each MatMul is a MatMulInteger plus its own Cast / scale Mul / bias Add, and
-    the three narrow int8 GEMMs share one quantized input; merged, it is one wide GEMM and one set of those nodes.
-    ALBERT's layers share Q, K and V, so the side-by-side weight is one initializer for every layer.
-    """
-    graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    groups: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        weight = inits.get(node.input[1]) if node.op_type == "MatMul" else None
-        if weight is not None and len(weight.dims) == 2:
-            groups.setdefault(node.input[0], []).append(node)
-    merged_weights: dict[tuple, str] = {}
-    merged = 0
-    for group in groups.values():
-        pairs = [(n, add) for n in group if (add := _bias_add(n, consumers, inits)) is not None]
-        if len(pairs) < 2:
-            continue
-        siblings, biases = [n for n, _ in pairs], [add for _, add in pairs]
-        new_nodes = _merged_nodes(graph, siblings, biases, inits, merged_weights)
-        first = min(list(graph.node).index(n) for n in siblings)
-        for node in siblings + biases:
-            graph.node.remove(node)
-        for offset, node in enumerate(new_nodes):
-            graph.node.insert(first + offset, node)
-        merged += len(siblings) - 1
-    if merged:
-        _drop_dead_nodes(graph)
-    return merged
-
-
-def _bias_add(matmul: onnx.NodeProto, consumers: dict, inits: dict) -> onnx.NodeProto | None:
-    """The Add of a constant 1-D bias that is the MatMul's only consumer, if there is one."""
-    users = consumers.get(matmul.output[0], [])
-    if len(users) != 1 or users[0].op_type != "Add":
-        return None
-    other = [name for name in users[0].input if name != matmul.output[0]]
-    bias = inits.get(other[0]) if len(other) == 1 else None
-    return users[0] if bias is not None and len(bias.dims) == 1 else None
-
-
-def _merged_nodes(graph, siblings, biases, inits, merged_weights) -> list[onnx.NodeProto]:
-    weights = tuple(n.input[1] for n in siblings)
-    bias_names = tuple(next(x for x in add.input if x in inits) for add in biases)
-    if weights + bias_names not in merged_weights:
-        stem = f"merged_{len(merged_weights)}"
-        w = np.concatenate([numpy_helper.to_array(inits[name]) for name in weights], axis=1)
-        b = np.concatenate([numpy_helper.to_array(inits[name]) for name in bias_names])
-        sizes = np.array([inits[name].dims[1] for name in weights], dtype=np.int64)
-        weight = numpy_helper.from_array(w, stem + "_weight")
-        weight.doc_string = MERGED_COLUMNS + ",".join(str(n) for n in sizes)  # lets reports name each block
-        graph.initializer.extend([weight,
-                                  numpy_helper.from_array(b, stem + "_bias"),
-                                  numpy_helper.from_array(sizes, stem + "_split")])
-        merged_weights[weights + bias_names] = stem
-    stem = merged_weights[weights + bias_names]
-    x = siblings[0].input[0]
-    out = siblings[0].output[0] + "_merged"
-    name = "+".join(n.name or n.output[0] for n in siblings)  # --keep-fp32 patterns for any sibling still match
-    return [onnx.helper.make_node("MatMul", [x, stem + "_weight"], [out + "_mm"], name=name),
-            onnx.helper.make_node("Add", [out + "_mm", stem + "_bias"], [out], name=name + "/bias"),
-            onnx.helper.make_node("Split", [out, stem + "_split"], [add.output[0] for add in biases], axis=-1,
-                                  name=name + "/split")]
 
 
 def constant_reshapes(model: onnx.ModelProto) -> int:

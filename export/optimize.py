@@ -1,6 +1,6 @@
 """Step 2: fold Identity/Transpose on weights (onnxruntime basic level), apply the transformer fusions that help
-at batch 1 on CPU, keep residual + LayerNorm unfused, then merge identical initializers so each shared ALBERT
-weight is stored once."""
+at batch 1 on CPU, keep residual + LayerNorm unfused, merge identical initializers so each shared ALBERT weight is
+stored once, and write run-time reshape targets as constants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import onnxruntime as ort
 from onnxruntime.transformers.fusion_options import FusionOptions
 from onnxruntime.transformers.optimizer import optimize_model
 
-from .graph import constant_reshapes, dedupe_initializers, merge_sibling_matmuls, residual_adds_as_sum
+from .graph import constant_reshapes, dedupe_initializers, residual_adds_as_sum
 
 
 def fold_constants(in_path: Path, out_path: Path) -> Path:
@@ -37,8 +37,7 @@ def fuse(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_a
     return out_path
 
 
-def optimize(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_attention: bool,
-             merge_qkv: bool) -> int:
+def optimize(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_attention: bool) -> int:
     """Returns the number of duplicated initializers merged away."""
     folded = out_path.with_suffix(".folded.tmp.onnx")
     try:
@@ -49,8 +48,6 @@ def optimize(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fu
     model = onnx.load(str(out_path))
     residual_adds_as_sum(model)
     merged = dedupe_initializers(model)
-    if merge_qkv:
-        merge_sibling_matmuls(model)
     constant_reshapes(model)
     onnx.save(model, str(out_path))
     return merged

@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnx
 from tqdm import tqdm
 
@@ -19,7 +18,7 @@ from albert_edge_runtime.session import feeds_for
 from .bundle import check_out_dir, write_bundle
 from .contract import INPUT_NAMES, OPSET
 from .fp32 import check_fp32, export_fp32, random_feeds
-from .graph import MERGED_COLUMNS, compact_names, coverage
+from .graph import compact_names, coverage
 from .optimize import optimize
 from .quantize import nodes_matching, nodes_using, quantize
 from .verify import Verification, logits_of, compare
@@ -42,7 +41,6 @@ class ExportOptions:
     keep_fp32: list[str] = field(default_factory=list)  # node name patterns always kept fp32
     fallback_limit: int = 4  # at most this many shared weights kept fp32 by the guard
     fuse_attention: bool = False
-    merge_qkv: bool = True  # one MatMul + Split for query/key/value (graph.merge_sibling_matmuls)
     command: str = ""
 
 
@@ -121,16 +119,8 @@ def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
         by_bytes[array.tobytes()] = name
         if array.ndim == 2:
             by_bytes[array.T.copy().tobytes()] = name
-
-    def name_of(init: onnx.TensorProto) -> str:
-        array = numpy_helper.to_array(init)
-        if init.doc_string.startswith(MERGED_COLUMNS):  # query/key/value side by side: name each block
-            sizes = [int(n) for n in init.doc_string[len(MERGED_COLUMNS):].split(",")]
-            blocks = np.split(array, np.cumsum(sizes)[:-1], axis=-1)
-            return " + ".join(by_bytes.get(np.ascontiguousarray(b).tobytes(), "?") for b in blocks)
-        return by_bytes.get(array.tobytes(), init.name)
-
-    return {i.name: name_of(i) for i in graph.graph.initializer}
+    return {i.name: by_bytes.get(numpy_helper.to_array(i).tobytes(), i.name)
+            for i in graph.graph.initializer}
 
 
 def run_export(options: ExportOptions) -> Path:
@@ -154,7 +144,7 @@ def run_export(options: ExportOptions) -> Path:
         steps.update(1)
         steps.set_postfix_str("optimize")
         merged = optimize(work / "fp32.onnx", work / "opt.onnx", model.config.num_attention_heads,
-                          model.config.hidden_size, options.fuse_attention, options.merge_qkv)
+                          model.config.hidden_size, options.fuse_attention)
         # The graph rewrites must not change the function: checked again, also at another batch size and length.
         shapes = [random_feeds(model.config.vocab_size, 2, batch=1, length=5)]
         fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
@@ -208,5 +198,5 @@ def _details(options, model, result, kept, merged, fp32_error, check, final_path
                          "duplicate_initializers_merged": merged,
                          "weight_matmuls": check.weight_matmuls, "int8_weight_matmuls": check.int8_weight_matmuls},
         "export": {"command": options.command, "checkpoint": str(options.checkpoint),
-                   "fuse_attention": options.fuse_attention, "merge_qkv": options.merge_qkv},
+                   "fuse_attention": options.fuse_attention},
     }

@@ -1,4 +1,3 @@
-import fnmatch
 import json
 import subprocess
 import sys
@@ -178,75 +177,6 @@ def test_chinese_bert_vocab_txt_checkpoint_exports(tmp_path):
     from albert_edge_runtime import SentimentClassifier
 
     assert SentimentClassifier.load(bundle).predict(["这个产品很好"])[0].label in ("negative", "positive")
-
-
-def test_query_key_value_merge_keeps_outputs_and_shares_one_weight():
-    import onnxruntime as ort
-    from onnx import helper, numpy_helper
-
-    from albert_edge_export.graph import merge_sibling_matmuls
-
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
-             for name, shape in [("wq", (4, 3)), ("wk", (4, 3)), ("wv", (4, 5)), ("bq", (3,)), ("bk", (3,)),
-                                 ("bv", (5,)), ("w2", (4, 4))]]
-    nodes = []
-    for layer in ("a", "b"):  # two layers sharing wq/wk/wv, like ALBERT's
-        for w, b in (("wq", "bq"), ("wk", "bk"), ("wv", "bv")):
-            nodes += [helper.make_node("MatMul", [f"x{layer}", w], [f"{layer}{w}"]),
-                      helper.make_node("Add", [f"{layer}{w}", b], [f"{layer}{w}_out"])]
-        if layer == "a":  # reads xa too, but has no bias Add: left alone
-            nodes.append(helper.make_node("MatMul", ["xa", "w2"], ["xb"]))
-    nodes.append(helper.make_node("Relu", ["xb"], ["y"]))
-    outputs = [f"{layer}{w}_out" for layer in "ab" for w in ("wq", "wk", "wv")] + ["y"]
-    model = helper.make_model(helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("xa", onnx.TensorProto.FLOAT, [2, 4])],
-        [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [2, 5 if name.endswith("wv_out") else 3])
-         for name in outputs[:-1]] + [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 4])], inits),
-        opset_imports=[helper.make_opsetid("", 17)])
-    x = rng.normal(size=(2, 4)).astype(np.float32)
-
-    def run(m):
-        return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"xa": x})
-
-    before = run(model)
-    assert merge_sibling_matmuls(model) == 4  # 3 -> 1 in each layer
-    onnx.checker.check_model(model)
-    ops = [n.op_type for n in model.graph.node]
-    assert ops.count("MatMul") == 3 and ops.count("Split") == 2
-    weights = {n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
-    assert len(weights) == 2  # one merged weight for both layers, plus w2
-    # named after every sibling, so a --keep-fp32 pattern written for the key or the value still matches
-    assert fnmatch.filter([n.name for n in model.graph.node], "*bwk*") == ["bwq+bwk+bwv", "bwq+bwk+bwv/bias",
-                                                                         "bwq+bwk+bwv/split"]
-    assert {i.name for i in model.graph.initializer}.isdisjoint({"wq", "wk", "wv", "bq", "bk", "bv"})
-    for a, b in zip(before, run(model)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_exported_bundle_runs_one_query_key_value_matmul_per_layer(exported):
-    _, bundle = exported
-    ckpt, _ = exported
-    layers = json.loads((ckpt / "config.json").read_text())["num_hidden_layers"]
-    ops = [n.op_type for n in onnx.load(str(bundle / "model.onnx")).graph.node]
-    assert ops.count("Split") == layers
-
-
-def test_merged_weight_is_reported_by_its_pytorch_names(tmp_path):
-    from albert_edge.checkpoint import load_pretrained
-    from albert_edge_export.contract import OPSET
-    from albert_edge_export.fp32 import export_fp32
-    from albert_edge_export.optimize import optimize
-    from albert_edge_export.pipeline import torch_names
-
-    model = load_pretrained(tiny_checkpoint(tmp_path / "ckpt"))
-    export_fp32(model, tmp_path / "fp32.onnx", OPSET)
-    optimize(tmp_path / "fp32.onnx", tmp_path / "opt.onnx", model.config.num_attention_heads,
-             model.config.hidden_size, fuse_attention=False, merge_qkv=True)
-    names = set(torch_names(model, onnx.load(str(tmp_path / "opt.onnx"))).values())
-    attention = "albert.encoder.albert_layer_groups.0.albert_layers.0.attention."
-    merged = [set(name.split(" + ")) for name in names if " + " in name]
-    assert merged == [{attention + part + ".weight" for part in ("query", "key", "value")}]
 
 
 def test_run_time_reshape_targets_become_constants():
