@@ -177,9 +177,9 @@ def constant_reshapes(model: onnx.ModelProto) -> int:
     """Reshape targets that the exporter computes on every run (Shape -> Gather -> Unsqueeze -> Concat of batch,
     length, heads, head size) written as constants: 0 keeps the input's dim, -1 takes the rest. Returns how many.
 
-    Why: at batch 1 on short texts those ~20 tiny nodes per layer cost more than the reshapes themselves (measured
-    in docs/runtime.md). Which dims are equal comes from onnxruntime's symbolic shape inference, so a dim is only
-    written as 0 when it provably is the input's dim at that position. The chains left unused are removed.
+    Why: ~20 tiny nodes per layer run on every call; without them batch-1 latency drops ~0.5-1.5 % (README,
+    `scripts/ab_export_latency.py`). Which dims are equal comes from onnxruntime's symbolic shape inference, so a dim
+    is only written as 0 when it provably is the input's dim at that position. The chains left unused are removed.
     """
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
@@ -191,8 +191,8 @@ def constant_reshapes(model: onnx.ModelProto) -> int:
     inits = {i.name for i in model.graph.initializer}
     rewritten = 0
     for node in model.graph.node:
-        if node.op_type != "Reshape" or node.input[1] in inits or any(a.name == "allowzero" and a.i for a in
-                                                                        node.attribute):
+        allow_zero = any(a.name == "allowzero" and a.i for a in node.attribute)  # 0 would mean a real 0 there
+        if node.op_type != "Reshape" or node.input[1] in inits or allow_zero:
             continue
         target = _constant_target(dims.get(node.input[0]), dims.get(node.output[0]))
         if target is None:
