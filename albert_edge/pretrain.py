@@ -80,6 +80,11 @@ def sop_example(ids: list[int], rng: random.Random) -> tuple[list[int], list[int
     return (b, a, 1) if rng.random() < 0.5 else (a, b, 0)
 
 
+def special_ids(encoder: TextEncoder, pad_id: int) -> torch.Tensor:
+    """Ids no masking may touch: the encoder's [CLS]/[SEP] frame and padding."""
+    return torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
+
+
 def mask_tokens(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
                 rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking: 15 % of real tokens are targets; of those 80 % [MASK], 10 % random, 10 % kept."""
@@ -124,7 +129,7 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     gen = torch.Generator().manual_seed(seed + start_step)
     tok = encoder.tokenizer
     mask_id, pad_id, vocab = tok.token_to_id("[MASK]"), tok.token_to_id("[PAD]"), tok.get_vocab_size()
-    special_ids = torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
+    frame = special_ids(encoder, pad_id)
     log_path = out / "pretrain.json"
     log = json.loads(log_path.read_text()) if start_step and log_path.is_file() else []
     now = time.perf_counter()
@@ -138,7 +143,7 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
             if time.perf_counter() >= deadline:
                 break
             feeds = pad_batch([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], pad_id)
-            special = torch.isin(feeds["input_ids"], special_ids)
+            special = torch.isin(feeds["input_ids"], frame)
             feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
             sop_labels = torch.tensor([pairs[i][2] for i in batch])
             for group in optimizer.param_groups:

@@ -22,7 +22,8 @@ from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained
 from .data import load_reviews
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import ModelArgs, build_config, load_pretraining, make_optimizer, pretrain, unlabelled_texts
+from .pretrain import (ModelArgs, build_config, load_pretraining, make_optimizer, pretrain, special_ids,
+                       unlabelled_texts)
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
 
@@ -149,7 +150,7 @@ def token_dropper(encoder: TextEncoder, pad_id: int, p: float, seed: int) -> Cal
     """Word dropout: each real token of a training batch becomes [MASK] with probability `p`, a new draw every step,
     while the targets stay those of the whole text: no single token may carry the decision."""
     mask_id = encoder.tokenizer.token_to_id("[MASK]")
-    special = torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
+    special = special_ids(encoder, pad_id)
     generator = torch.Generator().manual_seed(seed)
 
     def drop(ids: torch.Tensor) -> torch.Tensor:  # (B, T)

@@ -221,7 +221,9 @@ def _constant_target(source: list | None, result: list | None) -> list[int] | No
 
 
 def _drop_dead_nodes(graph: onnx.GraphProto) -> None:
-    """Remove nodes none of whose outputs is used, until none is left; then initializers nothing reads."""
+    """Remove nodes none of whose outputs is used, until none is left; then initializers nothing reads.
+
+    The last walk found nothing dead, so its `used` set is the final graph's: it also decides the initializers."""
     outputs = {o.name for o in graph.output}
     while True:
         used = {name for node in _all_nodes(graph) for name in node.input} | outputs
@@ -230,7 +232,6 @@ def _drop_dead_nodes(graph: onnx.GraphProto) -> None:
             break
         for node in dead:
             graph.node.remove(node)
-    used = {name for node in _all_nodes(graph) for name in node.input}
     kept = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
