@@ -48,12 +48,17 @@ class ModelArgs:
 class PretrainArgs(ModelArgs):
     out: str
     minutes: float = 60.0  # of wall clock in this call; call again with the same --out to continue
+    until_step: int = 0  # >0: also stop once the run (over all calls) has made this many steps: a recipe to repeat
     checkpoint_minutes: float = 10.0
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-4  # 1e-3 sat on the unigram plateau for 3 600 steps (docs/model-card.md)
     weight_decay: float = 0.01
     news: bool = True  # the news corpus besides the training split's texts
     limit: int = 0  # >0: only this many training texts and no news (smoke tests)
+
+    def __post_init__(self) -> None:
+        if self.until_step < 0:
+            raise ValueError(f"--until-step {self.until_step} is negative; give the step to stop at, or 0 for none")
 
 
 def build_config(args: ModelArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
@@ -117,9 +122,11 @@ WARMUP_STEPS = 500
 
 
 def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, encoder: TextEncoder, texts: list[str],
-             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, lr: float = 1e-3,
-             checkpoint: Callable[[int], None] | None = None, checkpoint_minutes: float = 10.0) -> int:
-    """Train for `minutes` of wall clock from `start_step`; returns the step reached.
+             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, lr: float = 3e-4,
+             checkpoint: Callable[[int], None] | None = None, checkpoint_minutes: float = 10.0,
+             until_step: int = 0) -> int:
+    """Train for `minutes` of wall clock from `start_step`, or until step `until_step` if that comes first (0: no
+    step bound); returns the step reached.
 
     The learning rate warms up linearly over 500 steps and then stays constant, so a run can stop and continue
     where it was (`albert-edge pretrain` calls `checkpoint(step)` every `checkpoint_minutes` and at the end).
@@ -137,10 +144,14 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     recent: list[float] = []
     bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", initial=step, mininterval=5.0)
     model.train()
-    while time.perf_counter() < deadline:
+
+    def done() -> bool:
+        return time.perf_counter() >= deadline or 0 < until_step <= step
+
+    while not done():
         pairs = build_pairs(encoder, texts, rng)  # new SOP cuts every pass
         for batch in bucketed_batches([len(p[0]) for p in pairs], batch_size, rng):
-            if time.perf_counter() >= deadline:
+            if done():
                 break
             feeds = pad_batch([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], pad_id)
             special = torch.isin(feeds["input_ids"], frame)
@@ -234,5 +245,5 @@ def run_pretraining(args: PretrainArgs) -> dict:
 
     step = pretrain(model, optimizer, TextEncoder(tokenizer, args.max_length, args.truncation), texts, args.minutes,
                     args.seed, out, start_step=state["step"], batch_size=args.batch_size, lr=args.lr,
-                    checkpoint=checkpoint, checkpoint_minutes=args.checkpoint_minutes)
+                    checkpoint=checkpoint, checkpoint_minutes=args.checkpoint_minutes, until_step=args.until_step)
     return {"out": str(out), "step": step, "seconds": state["seconds"] + time.perf_counter() - started}

@@ -172,6 +172,18 @@ def test_pretraining_folder_errors(tmp_path):
         TrainArgs(out="-", init_from=str(tmp_path), pretrain_minutes=5)
 
 
+def test_pretraining_stops_at_the_step_asked_across_calls(tmp_path):
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+
+    args = dict(out=str(tmp_path / "pt"), minutes=5.0, limit=50, batch_size=16, **TINY)
+    assert run_pretraining(PretrainArgs(until_step=3, **args))["step"] == 3  # long before its 5 minutes
+    assert run_pretraining(PretrainArgs(until_step=5, **args))["step"] == 5  # continued: 2 more, not 5
+    assert run_pretraining(PretrainArgs(until_step=5, **args))["step"] == 5  # already there: no step taken
+    assert torch.load(tmp_path / "pt" / "pretrain_state.pt", weights_only=True)["step"] == 5  # what resumes
+    with pytest.raises(ValueError, match="--until-step -1 is negative; give the step to stop at, or 0 for none"):
+        PretrainArgs(until_step=-1, **args)
+
+
 def test_fine_tuning_refuses_a_pretraining_of_another_shape(tmp_path):
     from albert_edge.pretrain import PretrainArgs, run_pretraining
 
