@@ -115,10 +115,11 @@ def test_eight_concurrent_clients_get_what_predict_gives(server):
     direct = SentimentClassifier.load().predict(texts)
     for answer in result["answers"].values():
         expected = direct[answer["text"]]
-        # Batches differ from the direct call's, and dynamic INT8 scales are per batch: labels equal, scores close
-        # (scripts/serve_equality.py, two runs: 0 label flips, max score difference 0.0037-0.0041 over 1 600
-        # answers; 1 128-1 193 of them exactly equal to predict([text])).
-        assert answer["label"] == expected.label and abs(answer["score"] - expected.score) < 0.01
+        # Batches differ from the direct call's, and dynamic INT8 scales are per batch: probabilities close, so
+        # labels equal except where both sit that close to 0.5 (scripts/serve_equality.py gives the figures).
+        assert answer["probabilities"].keys() == expected.probabilities.keys()
+        assert all(abs(answer["probabilities"][k] - p) < 0.01 for k, p in expected.probabilities.items())
+        assert answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
         assert answer["truncated"] == expected.truncated
     peak = health(server)["peak_rss_mib"]
     floor = float(subprocess.run([sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True).stdout)
