@@ -118,7 +118,7 @@ def test_eight_concurrent_clients_get_what_predict_gives(server):
         # Batches differ from the direct call's, and dynamic INT8 scales are per batch: probabilities close, so
         # labels equal except where both sit that close to 0.5 (scripts/serve_equality.py gives the figures).
         assert answer["probabilities"].keys() == expected.probabilities.keys()
-        assert all(abs(answer["probabilities"][k] - p) < 0.01 for k, p in expected.probabilities.items())
+        assert all(abs(answer["probabilities"][k] - p) < 0.02 for k, p in expected.probabilities.items())
         assert answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
         assert answer["truncated"] == expected.truncated
     peak = health(server)["peak_rss_mib"]
