@@ -22,7 +22,7 @@ from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained
 from .data import load_reviews
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import (ModelArgs, build_config, load_pretraining, make_optimizer, pretrain, special_ids,
+from .pretrain import (ModelArgs, PretrainArgs, build_config, load_pretraining, make_optimizer, pretrain, special_ids,
                        unlabelled_texts)
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
@@ -213,8 +213,10 @@ def train(args: TrainArgs) -> dict:
         start_word_embeddings(model, tokenizer, unlabelled, args)
     if args.pretrain_minutes > 0:
         pretrainer = AlbertForPreTraining(config)
-        optimizer = make_optimizer(pretrainer, 1e-3, args.weight_decay)
-        pretrain(pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out)
+        lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
+        optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
+        pretrain(pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out,
+                 lr=lr)
     if pretrainer is not None:
         model.albert.load_state_dict(pretrainer.albert.state_dict())
     data = training_set(train_split.texts, train_split.labels, args)

@@ -184,6 +184,16 @@ def test_pretraining_stops_at_the_step_asked_across_calls(tmp_path):
         PretrainArgs(until_step=-1, **args)
 
 
+def test_pretrain_minutes_moves_the_encoder_that_fine_tuning_starts_from(tmp_path):
+    from safetensors.torch import load_file
+
+    for name, minutes in (("plain", 0.0), ("pretrained", 0.02)):  # lr 0: what is saved is the encoder fine-tuning got
+        train(TrainArgs(out=str(tmp_path / name), pretrain_minutes=minutes, epochs=1, lr=0.0, limit=50, dropout=0.0,
+                        **TINY))
+    plain, pretrained = (load_file(tmp_path / n / "model.safetensors") for n in ("plain", "pretrained"))
+    assert any(not torch.equal(plain[k], pretrained[k]) for k in plain if k.startswith("albert.encoder."))
+
+
 def test_fine_tuning_refuses_a_pretraining_of_another_shape(tmp_path):
     from albert_edge.pretrain import PretrainArgs, run_pretraining
 
