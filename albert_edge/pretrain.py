@@ -122,7 +122,7 @@ WARMUP_STEPS = 500
 
 
 def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, encoder: TextEncoder, texts: list[str],
-             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, lr: float = 3e-4,
+             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, *, lr: float,
              checkpoint: Callable[[int], None] | None = None, checkpoint_minutes: float = 10.0,
              until_step: int = 0) -> int:
     """Train for `minutes` of wall clock from `start_step`, or until step `until_step` if that comes first (0: no
