@@ -139,6 +139,8 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     frame = special_ids(encoder, pad_id)
     log_path = out / "pretrain.json"
     log = json.loads(log_path.read_text()) if start_step and log_path.is_file() else []
+    # a run stopped between two checkpoints logged steps it resumes without: they are redone, so logged again
+    log = [entry for entry in log if entry["step"] <= start_step]
     now = time.perf_counter()
     deadline, next_save, step = now + minutes * 60, now + checkpoint_minutes * 60, start_step
     recent: list[float] = []
@@ -176,6 +178,7 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
                 checkpoint(step)
                 next_save = time.perf_counter() + checkpoint_minutes * 60
     bar.close()
+    log_path.write_text(json.dumps(log) + "\n")
     if checkpoint is not None:
         checkpoint(step)
     return step

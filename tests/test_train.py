@@ -180,6 +180,10 @@ def test_pretraining_stops_at_the_step_asked_across_calls(tmp_path):
     assert run_pretraining(PretrainArgs(until_step=5, **args))["step"] == 5  # continued: 2 more, not 5
     assert run_pretraining(PretrainArgs(until_step=5, **args))["step"] == 5  # already there: no step taken
     assert torch.load(tmp_path / "pt" / "pretrain_state.pt", weights_only=True)["step"] == 5  # what resumes
+    log_path = tmp_path / "pt" / "pretrain.json"
+    log_path.write_text(json.dumps([{"step": 400, "loss": 9.9}]))  # logged by a run killed before its checkpoint
+    assert run_pretraining(PretrainArgs(until_step=6, **args))["step"] == 6
+    assert json.loads(log_path.read_text()) == []  # steps 6..400 are redone: their old losses must not stay
     with pytest.raises(ValueError, match="--until-step -1 is negative; give the step to stop at, or 0 for none"):
         PretrainArgs(until_step=-1, **args)
 
