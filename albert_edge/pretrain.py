@@ -119,6 +119,31 @@ def build_pairs(encoder: TextEncoder, texts: list[str], rng: random.Random) -> l
 
 
 WARMUP_STEPS = 500
+LOG_EVERY = 200  # steps per entry of pretrain.json: the mean loss over them, as one batch's loss is too noisy
+
+
+def read_log(log_path: Path, start_step: int) -> list[dict]:
+    """The loss log to continue from `start_step`. A run stopped between two checkpoints logged steps that the
+    resumed run redoes: they are dropped, so that no step is logged twice."""
+    if not start_step or not log_path.is_file():
+        return []
+    return [entry for entry in json.loads(log_path.read_text()) if entry["step"] <= start_step]
+
+
+def mlm_sop_step(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, feeds: dict[str, torch.Tensor],
+                 frame: torch.Tensor, mask_id: int, vocab: int, sop_labels: torch.Tensor, lr: float,
+                 gen: torch.Generator) -> float:
+    """One optimizer step on a padded batch of sentence pairs: mask, forward both losses, clip, step."""
+    special = torch.isin(feeds["input_ids"], frame)
+    feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = model(**feeds, mlm_labels=mlm_labels, sop_labels=sop_labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
 
 
 def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, encoder: TextEncoder, texts: list[str],
@@ -138,9 +163,7 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     mask_id, pad_id, vocab = tok.token_to_id("[MASK]"), tok.token_to_id("[PAD]"), tok.get_vocab_size()
     frame = special_ids(encoder, pad_id)
     log_path = out / "pretrain.json"
-    log = json.loads(log_path.read_text()) if start_step and log_path.is_file() else []
-    # a run stopped between two checkpoints logged steps it resumes without: they are redone, so logged again
-    log = [entry for entry in log if entry["step"] <= start_step]
+    log = read_log(log_path, start_step)
     now = time.perf_counter()
     deadline, next_save, step = now + minutes * 60, now + checkpoint_minutes * 60, start_step
     recent: list[float] = []
@@ -156,21 +179,14 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
             if done():
                 break
             feeds = pad_batch([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], pad_id)
-            special = torch.isin(feeds["input_ids"], frame)
-            feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
-            sop_labels = torch.tensor([pairs[i][2] for i in batch])
-            for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / WARMUP_STEPS)
-            loss = model(**feeds, mlm_labels=mlm_labels, sop_labels=sop_labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            loss = mlm_sop_step(model, optimizer, feeds, frame, mask_id, vocab,
+                                torch.tensor([pairs[i][2] for i in batch]), lr * min(1.0, (step + 1) / WARMUP_STEPS),
+                                gen)
             step += 1
-            recent.append(loss.item())
+            recent.append(loss)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if step % 200 == 0:  # the mean of the last 200 steps: one batch's loss is too noisy to compare runs by
+            bar.set_postfix(loss=f"{loss:.3f}")
+            if step % LOG_EVERY == 0:
                 log.append({"step": step, "loss": sum(recent) / len(recent)})
                 log_path.write_text(json.dumps(log) + "\n")
                 recent.clear()
