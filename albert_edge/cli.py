@@ -38,7 +38,7 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="accuracy and macro-F1 of a checkpoint on a split of the reviews")
+    p = sub.add_parser("eval", help="accuracy, macro-F1 and log-loss of a checkpoint on a split of the reviews")
     p.add_argument("checkpoint", help="checkpoint folder (config.json, model.safetensors, tokenizer.json)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--max-length", type=int, default=None, help="default: what the checkpoint was trained with")

@@ -111,6 +111,12 @@ def classification_metrics(labels: list[int], predictions: np.ndarray) -> dict[s
     return {"accuracy": float(np.mean(predictions == labels_arr)), "macro_f1": float(np.mean(f1s))}
 
 
+def log_loss(labels: list[int], logits: np.ndarray) -> float:
+    """Mean negative log-probability of the true labels: it separates models whose accuracies tie on a split."""
+    logp = torch.log_softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+    return float(-logp[np.arange(len(labels)), labels].mean())
+
+
 @dataclass
 class TrainingSet:
     texts: list[str]
@@ -256,7 +262,7 @@ def write_summary(out: Path, args: TrainArgs, manifest: dict, history: list, bes
 
 def evaluate(checkpoint: str | Path, split: str = "test", max_length: int | None = None,
              truncation: str | None = None, split_seed: int = 13) -> dict:
-    """Accuracy and macro-F1 of a checkpoint folder on a split of the reviews."""
+    """Accuracy, macro-F1 and log-loss of a checkpoint folder on a split of the reviews."""
     from .checkpoint import text_settings
     from .tokenization import load_tokenizer
 
@@ -268,7 +274,7 @@ def evaluate(checkpoint: str | Path, split: str = "test", max_length: int | None
     data = getattr(reviews, split)
     model = load_pretrained(checkpoint)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
-    predictions = predict_logits(model, encoder, data.texts).argmax(1)
+    logits = predict_logits(model, encoder, data.texts)
     return {"split": split, "count": len(data), "sha256": reviews.manifest["splits"][split]["sha256"],
             "max_length": max_length, "truncation": truncation,
-            **classification_metrics(data.labels, predictions)}
+            **classification_metrics(data.labels, logits.argmax(1)), "log_loss": log_loss(data.labels, logits)}

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,8 +50,19 @@ def test_tiny_training_run_learns_and_checkpoint_round_trips(tmp_path):
     saved = json.loads((tmp_path / "m" / "training.json").read_text())
     assert saved["args"]["max_length"] == 64
     result = evaluate(tmp_path / "m", split="dev")  # loads the checkpoint strictly, reads max_length back
-    assert result["max_length"] == 64 and 0.0 <= result["accuracy"] <= 1.0
+    assert result["max_length"] == 64 and 0.0 <= result["accuracy"] <= 1.0 and result["log_loss"] > 0.0
     assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
+
+
+def test_log_loss_is_the_cross_entropy_of_the_softmax():
+    from sklearn.metrics import log_loss as reference
+
+    from albert_edge.train import log_loss
+
+    logits = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32) * 3
+    labels = [int(i % 3 == 0) for i in range(50)]
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert log_loss(labels, logits) == pytest.approx(reference(labels, probabilities), rel=1e-6)
 
 
 def test_eval_rejects_unknown_split(tmp_path):
