@@ -133,7 +133,8 @@ def read_log(log_path: Path, start_step: int) -> list[dict]:
 def mlm_sop_step(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, feeds: dict[str, torch.Tensor],
                  frame: torch.Tensor, mask_id: int, vocab: int, sop_labels: torch.Tensor, lr: float,
                  gen: torch.Generator) -> float:
-    """One optimizer step on a padded batch of sentence pairs: mask, forward both losses, clip, step."""
+    """One optimizer step on a padded batch of sentence pairs: mask (feeds["input_ids"] is replaced by its masked
+    copy), forward both losses, clip, step. Returns the batch's loss."""
     special = torch.isin(feeds["input_ids"], frame)
     feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
     for group in optimizer.param_groups:
