@@ -90,7 +90,8 @@ def load_pretrained(path: str | Path, head: str = "classification") -> AlbertPre
 
 
 def text_settings(path: str | Path) -> tuple[int, str]:
-    """(max_length, truncation) a checkpoint was trained with (training.json), else what its config allows.
+    """(max_length, truncation) a checkpoint was trained with (training.json), else what its config allows and
+    head truncation, as transformers truncates (`truncation=True`).
 
     Exporting or evaluating past the trained length would feed position embeddings the model never learnt.
     """
@@ -102,4 +103,4 @@ def text_settings(path: str | Path) -> tuple[int, str]:
         args = json.loads(training.read_text(encoding="utf-8")).get("args", {})
         if "max_length" in args:
             return int(args["max_length"]), str(args.get("truncation", "head+tail"))
-    return min(512, AlbertConfig.load(directory).max_position_embeddings), "head+tail"
+    return min(512, AlbertConfig.load(directory).max_position_embeddings), "head"

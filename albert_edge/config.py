@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
+# transformers' names; each has its own head at run time (softmax, sigmoid per label, the raw value).
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
 @dataclass
@@ -34,6 +36,7 @@ class AlbertConfig:
     num_labels: int = 2
     id2label: dict[int, str] = field(default_factory=dict)
     label2id: dict[str, int] = field(default_factory=dict)
+    problem_type: str | None = None  # None: regression for one label, else single-label (transformers' rule)
     # Keys of config.json we do not model (architectures, torch_dtype, ...): kept so a round trip loses nothing.
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -65,8 +68,20 @@ class AlbertConfig:
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"unknown problem_type {self.problem_type!r}; expected one of {', '.join(PROBLEM_TYPES)}")
+        if self.problem_type == "regression" and self.num_labels != 1:
+            raise ValueError(f"a regression head has one output, but id2label has {self.num_labels}; "
+                             "set num_labels to 1 or choose another problem_type")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
+
+    @property
+    def resolved_problem_type(self) -> str:
+        """The loss transformers' AlbertForSequenceClassification trains this head with."""
+        if self.problem_type is not None:
+            return self.problem_type
+        return "regression" if self.num_labels == 1 else "single_label_classification"
 
     @property
     def head_size(self) -> int:

@@ -3,7 +3,8 @@
 - `build_chinese_wordpiece`: a BERT-Chinese style WordPiece vocabulary learnt from texts. `cjk="char"` splits every
   CJK character (the bert-base-chinese convention); `cjk="words"` lets WordPiece learn multi-character pieces
   (greedy longest match at run time), which carries more than single characters.
-- `load_tokenizer`: any HF tokenizer folder (`tokenizer.json`, `spiece.model`, `vocab.txt`) as a `Tokenizer`.
+- `reference_tokenizer`: transformers' tokenizer for any HF folder (`tokenizer.json`, `spiece.model`, `vocab.txt`,
+  with `tokenizer_config.json`); `load_tokenizer`: its `tokenizers` pipeline, what a bundle carries.
 """
 
 from __future__ import annotations
@@ -55,33 +56,73 @@ def _canonical_wordpiece(vocab: dict[str, int], specials: int) -> models.WordPie
                             continuing_subword_prefix="##", max_input_chars_per_word=10_000)
 
 
-def load_tokenizer(folder: str | Path) -> Tokenizer:
-    """Load `tokenizer.json`, or convert `spiece.model` / `vocab.txt` once with transformers' fast tokenizers."""
+def reference_tokenizer(folder: str | Path):
+    """transformers' own fast tokenizer for a checkpoint folder: the truth every export is checked against.
+
+    Built as `AutoTokenizer` (and so `pipeline`) builds it when the folder names its tokenizer class, with the
+    folder's `tokenizer_config.json` options (do_lower_case, keep_accents, strip_accents, ...). Folders that do not
+    name one get the class their files imply: `tokenizer.json` as is, `spiece.model` ALBERT's, `vocab.txt` BERT's.
+    """
+    import transformers
+
     folder = Path(folder)
-    if (folder / "tokenizer.json").is_file():
-        try:
-            return Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as exc:  # tokenizers raises a bare Exception for malformed files
-            raise ValueError(f"{folder / 'tokenizer.json'} is not a valid tokenizers file ({exc})") from exc
-    if (folder / "spiece.model").is_file():
-        from transformers import AlbertTokenizerFast  # conversion only; the runtime never needs this
+    files = {name: (folder / name).is_file() for name in ("tokenizer.json", "spiece.model", "vocab.txt")}
+    if not any(files.values()):
+        raise FileNotFoundError(f"no tokenizer.json, spiece.model or vocab.txt in {folder}; "
+                                "add the tokenizer files of the checkpoint")
+    named = _tokenizer_config(folder).get("tokenizer_class")
+    try:
+        if named:
+            return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True, use_fast=True)
+        if files["tokenizer.json"]:
+            return transformers.PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+        cls = transformers.AlbertTokenizerFast if files["spiece.model"] else transformers.BertTokenizerFast
+        return cls.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:  # transformers and tokenizers raise many types for unreadable files
+        raise ValueError(f"the tokenizer files in {folder} are not valid: transformers cannot load them "
+                         f"({' '.join(str(exc).split())}); re-save them with the tokenizer's save_pretrained") from exc
 
-        return AlbertTokenizerFast(vocab_file=str(folder / "spiece.model")).backend_tokenizer
-    if (folder / "vocab.txt").is_file():
-        from transformers import BertTokenizerFast
 
-        return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True,
-                                 tokenize_chinese_chars=True).backend_tokenizer
-    raise FileNotFoundError(f"no tokenizer.json, spiece.model or vocab.txt in {folder}; "
-                            "add the tokenizer files of the checkpoint")
+def _tokenizer_config(folder: Path) -> dict:
+    import json
+
+    path = folder / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); fix or remove it") from exc
+    return config if isinstance(config, dict) else {}
+
+
+def load_tokenizer(folder: str | Path) -> Tokenizer:
+    """The `tokenizers` pipeline of `reference_tokenizer(folder)`, without padding or truncation state.
+
+    A tokenizer.json saved after padded calls carries `padding`; left on, every batch would pad rows with real
+    attention, so a text's result would depend on its neighbours. Padding and truncation belong to the caller."""
+    return without_padding(Tokenizer.from_str(reference_tokenizer(folder).backend_tokenizer.to_str()))
+
+
+def without_padding(tokenizer: Tokenizer) -> Tokenizer:
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def save_tokenizer(tokenizer: Tokenizer, folder: str | Path) -> Path:
+    """tokenizer.json (no padding or truncation state) and a tokenizer_config.json naming the special tokens, so
+    `AutoTokenizer` loads the folder as exactly this tokenizer."""
+    import json
+
     path = Path(folder) / "tokenizer.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.no_truncation()
-    tokenizer.no_padding()  # the runtime pads per bucket itself; a stored padding setting would fight it
-    tokenizer.save(str(path))
+    without_padding(tokenizer).save(str(path))
+    vocab = tokenizer.get_vocab()
+    specials = {f"{name}_token": token for name, token in
+                zip(("pad", "unk", "cls", "sep", "mask"), SPECIAL_TOKENS) if token in vocab}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", **specials}
+    (path.parent / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from albert_edge_runtime.bundle import FORMAT_VERSION, sha256_hex
+from albert_edge_runtime.bundle import FORMAT_VERSION, file_sha256
 
 from .contract import INPUT_NAMES, OPSET, OUTPUT_NAME
 
@@ -38,39 +38,44 @@ def check_out_dir(out: Path) -> None:
         raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
 
 
-def write_bundle(out_dir: Path, model_path: Path, tokenizer_json: str, labels: list[str], max_length: int,
-                 truncation: str, pad_token_id: int, details: dict[str, Any]) -> Path:
-    """Atomically create `out_dir` (must not exist, or be an empty folder) with model, tokenizer and manifest."""
+def stage_bundle(out_dir: Path, model_path: Path, tokenizer_json: str, interop: dict[str, str],
+                 manifest_fields: dict[str, Any]) -> Path:
+    """A complete bundle in a hidden sibling of `out_dir` (checked to be creatable), for the end-to-end guard to
+    load before anything is published. `interop`: extra text files (config.json, tokenizer_config.json) that
+    let transformers and optimum open the bundle; the runtime does not read them."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         shutil.copyfile(model_path, staging / "model.onnx")
         (staging / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        files = {name: {"sha256": sha256_hex((staging / name).read_bytes()), "bytes": (staging / name).stat().st_size}
-                 for name in ("model.onnx", "tokenizer.json")}
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "labels": labels,
-            "max_length": max_length,
-            "truncation": truncation,
-            "pad_token_id": pad_token_id,
-            "model": "model.onnx",
-            "tokenizer": "tokenizer.json",
-            "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
-            "files": files,
-            **details,
-            "tool_versions": tool_versions(),
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
+        for name, text in interop.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        names = ["model.onnx", "tokenizer.json", *interop]
+        files = {name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+                 for name in names}
+        manifest = {"format_version": FORMAT_VERSION, **manifest_fields, "model": "model.onnx",
+                    "tokenizer": "tokenizer.json", "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME,
+                                                            "opset": OPSET},
+                    "files": files, "tool_versions": tool_versions()}
+        write_manifest(staging, manifest)
         staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared and served
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        staging.rename(out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return staging
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+
+
+def publish(staging: Path, out_dir: Path) -> Path:
+    """Rename the checked staging folder to `out_dir` (which must not exist, or be empty)."""
+    check_out_dir(out_dir)
+    if out_dir.exists():
+        out_dir.rmdir()  # empty, checked above
+    staging.rename(out_dir)
     return out_dir

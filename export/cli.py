@@ -8,12 +8,17 @@ import shlex
 import sys
 from pathlib import Path
 
+from .contract import BATCH_TOLERANCE, WEIGHTS
+
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
+
     p = sub.add_parser("export", help="export a checkpoint to a shared-weight INT8 ONNX bundle, with an accuracy guard",
                        description="Steps: export_fp32 (checked against PyTorch) -> optimize (fold, fuse, merge "
                                    "identical weights) -> quantize (dynamic INT8) -> verify (fp32 vs int8 on held-out "
-                                   "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json).")
+                                   "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json, "
+                                   "config.json) -> end-to-end guard (raw text through the runtime vs transformers' "
+                                   "tokenizer + PyTorch model, alone and in mixed-length batches).")
     p.add_argument("checkpoint", type=Path, help="HF-style folder: config.json, model.safetensors, tokenizer files")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist or be empty)")
     p.add_argument("--verify-data", default="auto",
@@ -29,7 +34,14 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help="tokens per text, specials included (default: the length the checkpoint was trained with, "
                         "from training.json; else its max_position_embeddings, at most 512)")
     p.add_argument("--truncation", choices=["head", "head+tail"], default=None,
-                   help="default: the checkpoint's training setting, else head+tail")
+                   help="default: the checkpoint's training setting (training.json), else head, as transformers "
+                        "truncates")
+    p.add_argument("--weights", choices=list(WEIGHTS), default="int8",
+                   help="int8 (default): dynamic INT8, guarded; fp32: the optimised graph unquantised (about 4x "
+                        "larger; answers like transformers to float precision)")
+    p.add_argument("--batch-tolerance", type=float, default=BATCH_TOLERANCE,
+                   help="largest change of a text's probability its batch neighbours may cause before the bundle is "
+                        f"refused (default {BATCH_TOLERANCE}: dynamic INT8 picks activation scales per batch)")
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=False,
                    help="per-output-channel weight scales (default off: measured 5-25 %% slower at batch 1 with "
                         "the same dev accuracy on the default model)")
@@ -47,7 +59,7 @@ def run_export_command(args: argparse.Namespace) -> int:
 
     # A missing folder falls through to run_export, whose error names it.
     trained_length, trained_truncation = (text_settings(args.checkpoint) if args.checkpoint.is_dir()
-                                          else (512, "head+tail"))
+                                          else (512, "head"))
     verify_data = args.verify_data
     if verify_data == "auto":
         verify_data = "reviews-dev" if (args.checkpoint / "training.json").is_file() else "random"
@@ -56,7 +68,8 @@ def run_export_command(args: argparse.Namespace) -> int:
                             truncation=args.truncation or trained_truncation,
                             per_channel=args.per_channel, quantize_embeddings=args.quantize_embeddings,
                             keep_fp32=args.keep_fp32, fallback_limit=args.fallback_limit,
-                            fuse_attention=args.fuse_attention,
+                            fuse_attention=args.fuse_attention, weights=args.weights,
+                            batch_tolerance=args.batch_tolerance,
                             command="albert-edge " + shlex.join(sys.argv[1:]))
     out = run_export(options)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

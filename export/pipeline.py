@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,16 +13,18 @@ import onnx
 from tqdm import tqdm
 
 from albert_edge.checkpoint import load_pretrained
+from albert_edge.config import AlbertConfig
 from albert_edge.tokenization import load_tokenizer
 from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
-from .bundle import check_out_dir, write_bundle
-from .contract import INPUT_NAMES, OPSET
+from .bundle import check_out_dir, publish, stage_bundle, write_manifest
+from .contract import BATCH_TOLERANCE, INPUT_NAMES, OPSET, WEIGHTS
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names, coverage
 from .optimize import optimize
 from .quantize import nodes_matching, nodes_using, quantize
+from .reference import end_to_end, reference_outputs, refuse_unfaithful
 from .verify import Verification, logits_of, compare
 
 
@@ -41,6 +45,8 @@ class ExportOptions:
     keep_fp32: list[str] = field(default_factory=list)  # node name patterns always kept fp32
     fallback_limit: int = 4  # at most this many shared weights kept fp32 by the guard
     fuse_attention: bool = False
+    weights: str = "int8"  # one of WEIGHTS
+    batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
 
 
@@ -126,50 +132,112 @@ def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
 def run_export(options: ExportOptions) -> Path:
     """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed."""
     check_out_dir(options.out)
-    model = load_pretrained(options.checkpoint)
+    if options.weights not in WEIGHTS:
+        raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
+    problem_type = exportable_head(AlbertConfig.load(options.checkpoint)) if options.checkpoint.is_dir() else None
+    model = load_pretrained(options.checkpoint)  # names a missing folder
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    pad_id = model.config.pad_token_id
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
     texts, truth = held_out(options, tokenizer, labels)
-    encoded = encoder.encode_batch(texts)
-    steps = tqdm(total=5, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
+    steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
-        steps.set_postfix_str("export_fp32")
-        export_fp32(model, work / "fp32.onnx", OPSET)
-        real = [feeds_for(encoded[:16], INPUT_NAMES, pad_id)]
-        fp32_error = check_fp32(model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s)
-                                                              for s in range(2)] + real)
-        steps.update(1)
-        steps.set_postfix_str("optimize")
-        merged = optimize(work / "fp32.onnx", work / "opt.onnx", model.config.num_attention_heads,
-                          model.config.hidden_size, options.fuse_attention)
-        # The graph rewrites must not change the function: checked again, also at another batch size and length.
-        shapes = [random_feeds(model.config.vocab_size, 2, batch=1, length=5)]
-        fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
-        steps.update(1)
-        steps.set_postfix_str("quantize + verify")
-        fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id, options.max_length)
-        optimized = onnx.load(str(work / "opt.onnx"))
-        names = torch_names(model, optimized)
-        int8_path, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id,
-                                                   names)
-        report = _test_report(options, encoder, pad_id, work / "opt.onnx", int8_path)
+        final, details = build_graph(options, model, encoder, texts, truth, work, steps)
+        steps.set_postfix_str("bundle + end-to-end guard")
+        fields = {"labels": labels, "problem_type": problem_type, "max_length": options.max_length,
+                  "truncation": options.truncation, "pad_token_id": model.config.pad_token_id, **details}
+        staging = stage_bundle(options.out, final, tokenizer.to_str(), interop_files(options.checkpoint, model),
+                               fields)
+        try:
+            probes = probe_texts(texts, options.max_length)
+            reference = reference_outputs(options.checkpoint, probes + texts, options.max_length,
+                                          options.truncation, problem_type)
+            result = end_to_end(staging, probes + texts, reference, None if truth is None else
+                                [None] * len(probes) + truth)
+            refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
+            fields["metrics"]["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}",
+                                               **result.to_dict()}
+            manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
+            write_manifest(staging, {**manifest, "metrics": fields["metrics"]})
+            out = publish(staging, options.out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         steps.update(2)
-        steps.set_postfix_str("bundle")
-        final = onnx.load(str(int8_path))
-        check = coverage(final, allowed_fp32=set(kept))
-        compact_names(final)
-        onnx.save(final, str(work / "final.onnx"))
-        details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
-                           work / "final.onnx")
-        if report is not None:
-            details["metrics"]["test"] = report
-        out = write_bundle(options.out, work / "final.onnx", tokenizer.to_str(), labels, options.max_length,
-                           options.truncation, pad_id, details)
-        steps.update(1)
     return out
+
+
+def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path,
+                steps: tqdm) -> tuple[Path, dict]:
+    """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph."""
+    pad_id = model.config.pad_token_id
+    encoded = encoder.encode_batch(texts)
+    steps.set_postfix_str("export_fp32")
+    export_fp32(model, work / "fp32.onnx", OPSET)
+    real = [feeds_for(encoded[:16], INPUT_NAMES, pad_id)]
+    fp32_error = check_fp32(model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s)
+                                                          for s in range(2)] + real)
+    steps.update(1)
+    steps.set_postfix_str("optimize")
+    merged = optimize(work / "fp32.onnx", work / "opt.onnx", model.config.num_attention_heads,
+                      model.config.hidden_size, options.fuse_attention)
+    # The graph rewrites must not change the function: checked again, also at another batch size and length.
+    shapes = [random_feeds(model.config.vocab_size, 2, batch=1, length=5)]
+    fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
+    steps.update(1)
+    steps.set_postfix_str("quantize + verify" if options.weights == "int8" else "verify")
+    fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id, options.max_length)
+    optimized = onnx.load(str(work / "opt.onnx"))
+    names = torch_names(model, optimized)
+    if options.weights == "int8":
+        quantized, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id,
+                                                   names)
+    else:
+        quantized, result, kept = work / "opt.onnx", compare(fp32_logits, fp32_logits, truth), []
+    report = _test_report(options, encoder, pad_id, work / "opt.onnx", quantized)
+    steps.update(2)
+    final = onnx.load(str(quantized))
+    check = coverage(final, allowed_fp32=set(kept))
+    compact_names(final)
+    onnx.save(final, str(work / "final.onnx"))
+    details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
+                       work / "final.onnx")
+    if report is not None:
+        details["metrics"]["test"] = report
+    return work / "final.onnx", details
+
+
+def exportable_head(config) -> str:
+    """The problem type of a sequence-classification checkpoint; anything else is refused, named."""
+    architectures = config.extra.get("architectures") or ["AlbertForSequenceClassification"]
+    if "AlbertForSequenceClassification" not in architectures:
+        raise ValueError(f"config.json's architectures is {architectures}; albert-edge exports "
+                         "AlbertForSequenceClassification checkpoints (single-label, multi-label or regression "
+                         "heads): fine-tune one first, e.g. `albert-edge train --init-from`")
+    return config.resolved_problem_type
+
+
+def probe_texts(texts: list[str], max_length: int) -> list[str]:
+    """Texts every export checks besides its verify data: one longer than `max_length` tokens (truncation),
+    case, accents and full-width forms, mixed scripts and emoji, blanks, one over-long word."""
+    long_text = " ".join(texts)[: 8 * max_length]  # below the runtime's characters-per-token pre-cut bound
+    return [long_text, "", "   ", "Ünïcödé CAFÉ Straße ＦＵＬＬ width", "混合 mixed 文本 😀👍🏽 Text!", "x" * 300]
+
+
+def interop_files(checkpoint: Path, model) -> dict[str, str]:
+    """config.json (problem type spelled out) and transformers' tokenizer_config.json/special_tokens_map.json,
+    so optimum's ORTModelForSequenceClassification and transformers' pipeline open the bundle as it is."""
+    from albert_edge.tokenization import reference_tokenizer
+
+    config = {**model.config.to_dict(), "problem_type": model.config.resolved_problem_type}
+    files = {"config.json": json.dumps(config, indent=2, ensure_ascii=False) + "\n"}
+    with tempfile.TemporaryDirectory(prefix="albert-edge-tokenizer-") as tmp:
+        reference_tokenizer(checkpoint).save_pretrained(tmp)
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            if (Path(tmp) / name).is_file():
+                files[name] = (Path(tmp) / name).read_text(encoding="utf-8")
+    return files
 
 
 def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_path: Path) -> dict | None:
@@ -192,7 +260,8 @@ def _details(options, model, result, kept, merged, fp32_error, check, final_path
         "metrics": {"verify": {"data": options.verify_data, **result.to_dict()},
                     "fp32_vs_pytorch_max_abs": fp32_error,
                     "parameters": params, "model_bytes": size, "bytes_per_parameter": round(size / params, 4)},
-        "quantization": {"mode": "dynamic-int8", "per_channel": options.per_channel,
+        "quantization": {"mode": "dynamic-int8" if options.weights == "int8" else "none (fp32)",
+                         "per_channel": options.per_channel,
                          "embeddings_int8": options.quantize_embeddings, "keep_fp32_patterns": options.keep_fp32,
                          "kept_fp32_by_guard": kept, "max_drop_points": options.max_drop,
                          "duplicate_initializers_merged": merged,

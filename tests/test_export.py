@@ -26,7 +26,9 @@ def test_int8_graph_cannot_fool_the_check(exported):
     verify = manifest["metrics"]["verify"]
     assert verify["fp32_accuracy"] == 1.0 and verify["count"] == 100  # written by verify, from the labelled file
     assert manifest["labels"] == ["negative", "positive"] and manifest["truncation"] == "head+tail"
-    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json", "config.json", "tokenizer_config.json",
+                                      "special_tokens_map.json"}
+    assert manifest["problem_type"] == "single_label_classification"
 
 
 def test_shared_weights_stored_once_size_near_unique_params(exported):
@@ -173,6 +175,7 @@ def test_chinese_bert_vocab_txt_checkpoint_exports(tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     write_vocab_txt(load_tokenizer(ckpt), ckpt)
     (ckpt / "tokenizer.json").unlink()  # only vocab.txt, like bert-base-chinese style folders
+    (ckpt / "tokenizer_config.json").unlink()
     bundle = run_export(options(ckpt, tmp_path / "bundle", max_drop=100.0))
     from albert_edge_runtime import SentimentClassifier
 

@@ -230,8 +230,8 @@ def test_interrupted_bundle_write_leaves_nothing(exported, tmp_path, monkeypatch
     monkeypatch.setattr(bundle_step, "tool_versions", interrupted)  # called after the files are copied
     out = tmp_path / "out" / "bundle"
     with pytest.raises(KeyboardInterrupt):
-        bundle_step.write_bundle(out, exported[1] / "model.onnx", "{}", ["negative", "positive"], 64, "head+tail", 0,
-                                 {})
+        bundle_step.stage_bundle(out, exported[1] / "model.onnx", "{}", {"config.json": "{}"},
+                                 {"labels": ["negative", "positive"]})
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
 
 

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: the manifest names the head (`problem_type`) and the tokenizer has no padding state. A runtime that knows only
+# 1 would answer a multi-label or regression bundle with softmax, so it must refuse version 2.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id",
                  "files")
 
@@ -27,6 +31,10 @@ class Bundle:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
+
+    @property
+    def problem_type(self) -> str:
+        return str(self.manifest.get("problem_type", "single_label_classification"))  # version 1: softmax only
 
 
 def _sha256():
@@ -78,9 +86,13 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
         raise BundleError(f"{path} lacks {', '.join(missing)}; re-export the bundle")
-    if manifest["format_version"] != FORMAT_VERSION:
+    if manifest["format_version"] not in READABLE_VERSIONS:
         raise BundleError(f"bundle format_version {manifest['format_version']!r} is not supported by this runtime "
-                          f"(supports {FORMAT_VERSION}); install the albert-edge-runtime matching the exporter")
+                          f"(reads {', '.join(map(str, READABLE_VERSIONS))}); install the albert-edge-runtime "
+                          "matching the exporter")
+    if manifest.get("problem_type", PROBLEM_TYPES[0]) not in PROBLEM_TYPES:
+        raise BundleError(f"{path}: unknown problem_type {manifest['problem_type']!r}; expected one of "
+                          f"{', '.join(PROBLEM_TYPES)}; re-export the bundle")
     return manifest
 
 

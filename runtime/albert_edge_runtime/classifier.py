@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 
 from .bundle import Bundle, BundleError, read_bundle
 from .encoding import Encoded, TextEncoder
-from .session import SessionOptions, make_session, run_logits, softmax
+from .session import SessionOptions, apply_head, make_session, run_logits
 
 MAX_BATCH_ITEMS = 1_000_000
 # Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
@@ -27,10 +27,19 @@ BATCH_TOKENS = 128
 
 @dataclass(frozen=True)
 class Prediction:
+    """One text's answer, by the bundle's problem type.
+
+    single-label: `label` is the most probable, `score` its probability, `probabilities` a softmax.
+    multi-label: `probabilities` holds a sigmoid per label; `labels` every label at or above the threshold;
+        `label`/`score` the most probable one.
+    regression: `score` is the predicted value, `label` the output's name, `probabilities` empty.
+    """
+
     label: str
-    score: float  # probability of `label`
+    score: float
     probabilities: dict[str, float] = field(repr=False)
-    truncated: bool = False  # the text was longer than the model's max length and was cut (head+tail)
+    truncated: bool = False  # the text was longer than the model's max length and was cut (see the manifest)
+    labels: tuple[str, ...] = ()  # multi-label: labels at or above the threshold; single-label: (label,)
 
 
 def default_bundle_path() -> Path:
@@ -40,14 +49,22 @@ def default_bundle_path() -> Path:
 class SentimentClassifier:
     """Thread-safe: one instance may serve many threads (onnxruntime's `run` is thread-safe)."""
 
-    def __init__(self, bundle: Bundle, options: SessionOptions):
+    def __init__(self, bundle: Bundle, options: SessionOptions, threshold: float = 0.5):
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
         self.bundle = bundle
         self.options = options
         self.labels = bundle.labels
+        self.problem_type = bundle.problem_type
+        self.threshold = threshold
         try:
             tokenizer = Tokenizer.from_str(bundle.tokenizer_json)
         except Exception as exc:  # tokenizers raises bare Exception on malformed JSON
             raise BundleError(f"tokenizer in {bundle.root} cannot be loaded ({exc}); re-export the bundle") from exc
+        # Older bundles may carry the padding a user's tokenizer was saved with: padded rows would get real
+        # attention and a text's answer would depend on its batch neighbours. The runtime pads by itself.
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
         manifest = bundle.manifest
         self.encoder = TextEncoder(tokenizer, int(manifest["max_length"]), manifest["truncation"])
         self.pad_id = int(manifest["pad_token_id"])
@@ -58,11 +75,13 @@ class SentimentClassifier:
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = True,
-             memory_pattern: bool = False, prepacking: bool = True, optimization: str = "all") -> SentimentClassifier:
-        """Load a bundle folder (default: the model shipped inside this package)."""
+             memory_pattern: bool = False, prepacking: bool = True, optimization: str = "all",
+             threshold: float = 0.5) -> SentimentClassifier:
+        """Load a bundle folder (default: the model shipped inside this package). `threshold`: multi-label
+        bundles list the labels whose probability reaches it."""
         options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,
                                  prepacking=prepacking, optimization=optimization)
-        return cls(read_bundle(default_bundle_path() if path is None else path), options)
+        return cls(read_bundle(default_bundle_path() if path is None else path), options, threshold)
 
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
@@ -74,14 +93,21 @@ class SentimentClassifier:
         # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
             encoded = self.encoder.encode_batch(items[start:start + CHUNK])
-            probs = softmax(chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size))
-            results.extend(self._prediction(p, e.truncated) for p, e in zip(probs, encoded))
+            logits = chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)
+            outputs = apply_head(logits, self.problem_type)
+            results.extend(self._prediction(o, e.truncated) for o, e in zip(outputs, encoded))
         return results
 
-    def _prediction(self, probs: np.ndarray, truncated: bool) -> Prediction:
-        best = int(probs.argmax())
-        return Prediction(self.labels[best], float(probs[best]),
-                          {label: float(p) for label, p in zip(self.labels, probs)}, truncated)
+    def _prediction(self, outputs: np.ndarray, truncated: bool) -> Prediction:
+        if self.problem_type == "regression":
+            return Prediction(self.labels[0], float(outputs[0]), {}, truncated)
+        best = int(outputs.argmax())
+        probabilities = {label: float(p) for label, p in zip(self.labels, outputs)}
+        if self.problem_type == "multi_label_classification":
+            chosen = tuple(label for label, p in probabilities.items() if p >= self.threshold)
+        else:
+            chosen = (self.labels[best],)
+        return Prediction(self.labels[best], float(outputs[best]), probabilities, truncated, chosen)
 
 
 def chunk_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,

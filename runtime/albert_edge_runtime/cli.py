@@ -76,9 +76,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.format == "jsonl":
             print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 4),
                               "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
-                              "truncated": p.truncated}, ensure_ascii=False))
+                              "labels": list(p.labels), "truncated": p.truncated}, ensure_ascii=False))
         else:
-            print(f"{p.label:<10} {p.score:6.3f}{' (truncated)' if p.truncated else ''}  {text}")
+            label = ",".join(p.labels) if clf.problem_type == "multi_label_classification" else p.label
+            print(f"{label:<10} {p.score:6.3f}{' (truncated)' if p.truncated else ''}  {text}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """`albert-edge-run serve`: a small HTTP/JSON service, an ASGI app run by uvicorn (the optional `[serve]` extra).
 
-    POST /v1/sentiment  {"texts": ["...", ...]}  ->  {"predictions": [{"label", "score", "probabilities", "truncated"}]}
+    POST /v1/sentiment  {"texts": ["...", ...]}  ->  {"predictions": [{"label", "score", "probabilities", "labels",
+                                                                        "truncated"}]}
     GET  /healthz                                 ->  {"status": "ok", "rss_mib", "peak_rss_mib"}
     GET  /v1/model                                ->  the bundle's manifest
 
@@ -79,7 +80,9 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
 
 
 def prediction_json(p: Any) -> dict[str, Any]:
-    return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "truncated": p.truncated}
+    """`Prediction` as JSON; `labels`: the labels above the threshold for a multi-label bundle."""
+    return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "labels": list(p.labels),
+            "truncated": p.truncated}
 
 
 def encode_json(payload: Any) -> bytes:

@@ -114,3 +114,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow warning for large negative logits
+
+
+def apply_head(logits: np.ndarray, problem_type: str) -> np.ndarray:
+    """What transformers' text-classification pipeline applies for each problem type: softmax over labels,
+    a sigmoid per label, or the raw value."""
+    if problem_type == "multi_label_classification":
+        return sigmoid(logits)
+    if problem_type == "regression":
+        return logits
+    return softmax(logits)
