@@ -12,6 +12,8 @@ from typing import Any
 
 from albert_edge_runtime.bundle import FORMAT_VERSION, file_sha256
 
+MODEL_FILE, MODEL_DATA_FILE = "model.onnx", "model.onnx.data"
+
 from .contract import INPUT_NAMES, OPSET, OUTPUT_NAME
 
 
@@ -38,25 +40,28 @@ def check_out_dir(out: Path) -> None:
         raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
 
 
-def stage_bundle(out_dir: Path, model_path: Path, tokenizer_json: str, interop: dict[str, str],
+def stage_bundle(out_dir: Path, model_files: dict[str, Path], tokenizer_json: str, interop: dict[str, str],
                  manifest_fields: dict[str, Any]) -> Path:
     """A complete bundle in a hidden sibling of `out_dir` (checked to be creatable), for the end-to-end guard to
-    load before anything is published. `interop`: extra text files (config.json, tokenizer_config.json) that
-    let transformers and optimum open the bundle; the runtime does not read them."""
+    load before anything is published. `model_files`: name in the bundle -> file, the graph (MODEL_FILE) first,
+    then its external weights. `interop`: extra text files (config.json, tokenizer_config.json) that let
+    transformers and optimum open the bundle; the runtime does not read them."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
-        shutil.copyfile(model_path, staging / "model.onnx")
+        for name, path in model_files.items():
+            shutil.copyfile(path, staging / name)
         (staging / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         for name, text in interop.items():
             (staging / name).write_text(text, encoding="utf-8")
-        names = ["model.onnx", "tokenizer.json", *interop]
+        names = [*model_files, "tokenizer.json", *interop]
         files = {name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
                  for name in names}
-        manifest = {"format_version": FORMAT_VERSION, **manifest_fields, "model": "model.onnx",
-                    "tokenizer": "tokenizer.json", "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME,
+        manifest = {"format_version": FORMAT_VERSION, **manifest_fields, "model": MODEL_FILE,
+                    "model_data": [name for name in model_files if name != MODEL_FILE],
+                    "load_optimization": "disable", "tokenizer": "tokenizer.json", "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME,
                                                             "opset": OPSET},
                     "files": files, "tool_versions": tool_versions()}
         write_manifest(staging, manifest)

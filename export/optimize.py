@@ -51,3 +51,18 @@ def optimize(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fu
     constant_reshapes(model)
     onnx.save(model, str(out_path))
     return merged
+
+
+def optimize_for_device(in_path: Path, out_dir: Path, model_name: str, data_name: str) -> Path:
+    """onnxruntime's EXTENDED level applied now, written as `model_name` + its weights in `data_name`, so a device
+    loads the graph with optimisation off: no optimiser pass at load and its transient copies, and weights
+    onnxruntime can map from the file. EXTENDED's fusions are CPU contrib ops of every platform (x86, ARM); the
+    hardware-specific layout passes of the ALL level stay out."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(out_dir / model_name)
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", data_name)
+    options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    ort.InferenceSession(str(in_path), options, providers=["CPUExecutionProvider"])
+    return out_dir / model_name

@@ -18,11 +18,11 @@ from albert_edge.tokenization import load_tokenizer
 from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
-from .bundle import check_out_dir, publish, stage_bundle, write_manifest
+from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle, write_manifest
 from .contract import BATCH_TOLERANCE, INPUT_NAMES, OPSET, WEIGHTS
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names, coverage
-from .optimize import optimize
+from .optimize import optimize, optimize_for_device
 from .quantize import nodes_matching, nodes_using, quantize
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
 from .verify import Verification, logits_of, compare
@@ -143,11 +143,11 @@ def run_export(options: ExportOptions) -> Path:
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
-        final, details = build_graph(options, model, encoder, texts, truth, work, steps)
+        model_files, details = build_graph(options, model, encoder, texts, truth, work, steps)
         steps.set_postfix_str("bundle + end-to-end guard")
         fields = {"labels": labels, "problem_type": problem_type, "max_length": options.max_length,
                   "truncation": options.truncation, "pad_token_id": model.config.pad_token_id, **details}
-        staging = stage_bundle(options.out, final, tokenizer.to_str(), interop_files(options.checkpoint, model),
+        staging = stage_bundle(options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model),
                                fields)
         try:
             probes = probe_texts(texts, options.max_length)
@@ -170,7 +170,8 @@ def run_export(options: ExportOptions) -> Path:
 
 def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path,
                 steps: tqdm) -> tuple[Path, dict]:
-    """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph."""
+    """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph,
+    optimised for the device; returns {name in the bundle: file} and the manifest's details."""
     pad_id = model.config.pad_token_id
     encoded = encoder.encode_batch(texts)
     steps.set_postfix_str("export_fp32")
@@ -201,11 +202,13 @@ def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list
     check = coverage(final, allowed_fp32=set(kept))
     compact_names(final)
     onnx.save(final, str(work / "final.onnx"))
+    graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)
+    files = {MODEL_FILE: graph, MODEL_DATA_FILE: graph.parent / MODEL_DATA_FILE}
     details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
-                       work / "final.onnx")
+                       sum(path.stat().st_size for path in files.values()))
     if report is not None:
         details["metrics"]["test"] = report
-    return work / "final.onnx", details
+    return files, details
 
 
 def exportable_head(config) -> str:
@@ -253,9 +256,8 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
     return {"data": "reviews-test", **result.to_dict()}
 
 
-def _details(options, model, result, kept, merged, fp32_error, check, final_path) -> dict:
+def _details(options, model, result, kept, merged, fp32_error, check, size: int) -> dict:
     params = sum(p.numel() for p in model.parameters())
-    size = final_path.stat().st_size
     return {
         "metrics": {"verify": {"data": options.verify_data, **result.to_dict()},
                     "fp32_vs_pytorch_max_abs": fp32_error,

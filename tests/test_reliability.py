@@ -176,10 +176,10 @@ def test_soak_rss_does_not_grow(tmp_path):
     assert result["growth_after_warmup_mib"] <= 5.0, result
 
 
-def damage_flip(bundle):
-    data = bytearray((bundle / "model.onnx").read_bytes())
+def damage_flip(bundle, name="model.onnx"):
+    data = bytearray((bundle / name).read_bytes())
     data[100] ^= 0x01
-    (bundle / "model.onnx").write_bytes(bytes(data))
+    (bundle / name).write_bytes(bytes(data))
 
 
 def damage_manifest(**changes):
@@ -193,6 +193,8 @@ DAMAGES = {
     "flipped_byte": (damage_flip, "model.onnx is corrupt or was changed: sha256"),
     "truncated_model": (lambda b: (b / "model.onnx").write_bytes((b / "model.onnx").read_bytes()[:-10]),
                         "model.onnx is corrupt or was changed"),
+    "flipped_weight": (lambda b: damage_flip(b, "model.onnx.data"), "model.onnx.data is corrupt or was changed"),
+    "weights_outside": (damage_manifest(model_data=["../weights"]), "must be relative paths inside the bundle"),
     "missing_tokenizer": (lambda b: (b / "tokenizer.json").unlink(), "tokenizer.json is missing from the bundle"),
     "unknown_version": (damage_manifest(format_version=99), "format_version 99 is not supported by this runtime"),
     "parent_path": (damage_manifest(model="../../etc/passwd"), "must be relative paths inside the bundle"),
@@ -230,7 +232,7 @@ def test_interrupted_bundle_write_leaves_nothing(exported, tmp_path, monkeypatch
     monkeypatch.setattr(bundle_step, "tool_versions", interrupted)  # called after the files are copied
     out = tmp_path / "out" / "bundle"
     with pytest.raises(KeyboardInterrupt):
-        bundle_step.stage_bundle(out, exported[1] / "model.onnx", "{}", {"config.json": "{}"},
+        bundle_step.stage_bundle(out, {"model.onnx": exported[1] / "model.onnx"}, "{}", {"config.json": "{}"},
                                  {"labels": ["negative", "positive"]})
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
 

@@ -202,8 +202,9 @@ def test_malloc_tuning_lowers_the_peak_under_concurrent_requests():
         return json.loads(out.stdout)
 
     plain, tuned = peak("plain"), peak("tuned")
-    # measured 77.8-78.5 vs 75.2-75.9 MiB (8 threads x 50 real reviews through the batching front)
-    assert tuned["tuned"] and tuned["peak"] <= plain["peak"] - 1.0, (plain, tuned)
+    # The model's weights no longer pass through the heap (memory-mapped since format 3), so what tuning saves is
+    # the activations' blocks only: smaller than before, still there (docs/runtime.md).
+    assert tuned["tuned"] and tuned["peak"] <= plain["peak"] - 0.4, (plain, tuned)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")

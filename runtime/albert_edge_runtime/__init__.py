@@ -1,6 +1,12 @@
-"""albert-edge-runtime: run albert-edge INT8 ALBERT bundles with numpy + onnxruntime + tokenizers only."""
+"""albert-edge-runtime: run albert-edge INT8 ALBERT bundles with numpy + onnxruntime only."""
 
-from .bundle import BundleError
+import os
+
+# onnxruntime starts its telemetry system when first imported unless this is set then (measured in
+# docs/runtime.md); too late once it is imported. A value the user set is kept.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from .bundle import BundleError  # noqa: E402 - after the environment above
 from .classifier import Prediction, SentimentClassifier
 from .encoding import Encoded, TextEncoder
 from .session import SessionOptions

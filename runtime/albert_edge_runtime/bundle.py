@@ -10,8 +10,9 @@ from typing import Any
 
 # 2: the manifest names the head (`problem_type`) and the tokenizer has no padding state. A runtime that knows only
 # 1 would answer a multi-label or regression bundle with softmax, so it must refuse version 2.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: the graph is optimised at export (`load_optimization`: "disable") and its weights live in `model_data` files.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id",
                  "files")
@@ -31,6 +32,11 @@ class Bundle:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
+
+    @property
+    def load_optimization(self) -> str:
+        """Graph optimisation to apply at load: none for bundles optimised at export (format 3)."""
+        return str(self.manifest.get("load_optimization", "all"))
 
     @property
     def problem_type(self) -> str:
@@ -117,6 +123,11 @@ def read_bundle(root: str | Path) -> Bundle:
     manifest = _read_manifest(root)
     files = manifest["files"] if isinstance(manifest["files"], dict) else {}
     model_path, _ = _verified_path(root, manifest["model"], files)
+    data = manifest.get("model_data", [])
+    if not isinstance(data, list):
+        raise BundleError("manifest model_data must be a list of file names; re-export the bundle")
+    for name in data:  # onnxruntime reads them itself, next to the model
+        _verified_path(root, name, files)
     tokenizer_path, digest = _verified_path(root, manifest["tokenizer"], files)
     tokenizer = tokenizer_path.read_bytes()
     if sha256_hex(tokenizer) != digest:  # read once more to parse: make sure it is still the verified file

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from .bundle import Bundle, BundleError, read_bundle
-from .encoding import Encoded, TextEncoder
+from .encoding import Encoded, TextEncoder, TokenizerUnavailable, load_tokenizer_json
 from .session import SessionOptions, apply_head, make_session, run_logits
 
 MAX_BATCH_ITEMS = 1_000_000
@@ -58,13 +57,11 @@ class SentimentClassifier:
         self.problem_type = bundle.problem_type
         self.threshold = threshold
         try:
-            tokenizer = Tokenizer.from_str(bundle.tokenizer_json)
-        except Exception as exc:  # tokenizers raises bare Exception on malformed JSON
+            tokenizer = load_tokenizer_json(bundle.tokenizer_json)
+        except TokenizerUnavailable:
+            raise
+        except Exception as exc:  # json, KeyError, or tokenizers' bare Exception for a malformed file
             raise BundleError(f"tokenizer in {bundle.root} cannot be loaded ({exc}); re-export the bundle") from exc
-        # Older bundles may carry the padding a user's tokenizer was saved with: padded rows would get real
-        # attention and a text's answer would depend on its batch neighbours. The runtime pads by itself.
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
         manifest = bundle.manifest
         self.encoder = TextEncoder(tokenizer, int(manifest["max_length"]), manifest["truncation"])
         self.pad_id = int(manifest["pad_token_id"])
@@ -75,13 +72,15 @@ class SentimentClassifier:
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = True,
-             memory_pattern: bool = False, prepacking: bool = True, optimization: str = "all",
+             memory_pattern: bool = False, prepacking: bool = True, optimization: str | None = None,
              threshold: float = 0.5) -> SentimentClassifier:
-        """Load a bundle folder (default: the model shipped inside this package). `threshold`: multi-label
-        bundles list the labels whose probability reaches it."""
+        """Load a bundle folder (default: the model shipped inside this package). `optimization`: graph
+        optimisation at load, default the bundle's (none when the export already optimised it). `threshold`:
+        multi-label bundles list the labels whose probability reaches it."""
+        bundle = read_bundle(default_bundle_path() if path is None else path)
         options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,
-                                 prepacking=prepacking, optimization=optimization)
-        return cls(read_bundle(default_bundle_path() if path is None else path), options, threshold)
+                                 prepacking=prepacking, optimization=optimization or bundle.load_optimization)
+        return cls(bundle, options, threshold)
 
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
@@ -90,7 +89,7 @@ class SentimentClassifier:
     def predict_checked(self, items: list[str], batch_size: int = 32) -> list[Prediction]:
         """`predict` for a list that already went through `checked_texts` (the batcher checks in the caller)."""
         results: list[Prediction] = []
-        # Chunks bound memory: tokenizers' Encoding objects are large, and buckets only need local sorting.
+        # Chunks bound memory: the encodings of a chunk are alive at once, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
             encoded = self.encoder.encode_batch(items[start:start + CHUNK])
             logits = chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)

@@ -8,13 +8,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenizers import Tokenizer
+from typing import Any
+
+from .wordpiece import Unsupported, WordPieceTokenizer
 
 TRUNCATIONS = ("head", "head+tail")
 # Texts are cut to this many characters per kept token BEFORE tokenizing: a 10 MB string otherwise costs ~20 s and
 # ~2 GB of Encoding objects only to keep 128 tokens. No vocabulary token here spans 16 characters, so the ends that
 # survive truncation are unchanged; only text the model would never see is dropped earlier.
 CHARS_PER_TOKEN_BOUND = 16
+
+
+class TokenizerUnavailable(ImportError):
+    """The bundle's tokenizer needs the optional `tokenizers` library, which is not installed."""
+
+
+def load_tokenizer_json(tokenizer_json: str) -> Any:
+    """The built-in WordPiece when it reproduces the file exactly, else the `tokenizers` library (an optional
+    extra), with the padding and truncation a user's file may carry switched off: the runtime pads and cuts by
+    itself, and stored padding would give pad rows real attention."""
+    try:
+        return WordPieceTokenizer.from_json(tokenizer_json)
+    except Unsupported as why:
+        reason = str(why)
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise TokenizerUnavailable(f"this bundle's tokenizer needs the tokenizers library ({reason}): "
+                                   "pip install 'albert-edge-runtime[tokenizers]'") from None
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 @dataclass(frozen=True)
@@ -27,7 +52,8 @@ class Encoded:
 class TextEncoder:
     """Wraps a `Tokenizer`: learns where its post-processor puts special tokens, then cuts content in between."""
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: str = "head+tail"):
+    def __init__(self, tokenizer: Any, max_length: int, truncation: str = "head+tail"):
+        """`tokenizer`: a `tokenizers.Tokenizer` or the built-in `WordPieceTokenizer` (both `encode` alike)."""
         if truncation not in TRUNCATIONS:
             raise ValueError(f"unknown truncation {truncation!r}; expected one of {', '.join(TRUNCATIONS)}")
         self.tokenizer = tokenizer
@@ -64,13 +90,13 @@ class TextEncoder:
         return text[:half] + " " + text[-half:], True  # the space keeps the two ends from merging into one word
 
     def encode_batch(self, texts: list[str]) -> list[Encoded]:
-        precut = [self._precut(t) for t in texts]
-        out = []
-        encodings = self.tokenizer.encode_batch([t for t, _ in precut], add_special_tokens=False)
-        for enc, (_, was_cut) in zip(encodings, precut):
-            content, truncated = self._cut(enc.ids)
-            truncated = truncated or was_cut
-            ids = self.prefix + content + self.suffix
-            types = self.prefix_types + [0] * len(content) + self.suffix_types
-            out.append(Encoded(ids, types, truncated))
-        return out
+        return [self.encode(text) for text in texts]
+
+    def encode(self, text: str) -> Encoded:
+        # One text at a time: `encode_batch` of the tokenizers library holds every Encoding of the batch at once
+        # and starts a thread pool, both memory a device does not need for a few hundred texts.
+        text, was_cut = self._precut(text)
+        content, truncated = self._cut(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        ids = self.prefix + content + self.suffix
+        types = self.prefix_types + [0] * len(content) + self.suffix_types
+        return Encoded(ids, types, truncated or was_cut)
