@@ -1,14 +1,27 @@
-"""Logits of a bundle on a text file, with only albert_edge_runtime installed (used by scripts/arm-check.sh).
+"""Logits of a bundle on a text file with only albert_edge_runtime installed, and the ARM parity contract
+(used by scripts/arm-check.sh on both sides: the x86 host and the emulated aarch64 root).
 
 usage: device_logits.py dump TEXTS.txt OUT.npy [BUNDLE]
-       device_logits.py compare A.npy B.npy MAX_ABS
-       device_logits.py variants DIR TAG      (DIR: texts.txt, tokenizer.json, fp32.onnx, int8.onnx)
-       device_logits.py diagnose DIR          (compares the x86-* and the other variants' logits in DIR)
+       device_logits.py contract X86.npy DEVICE.npy KIND REPORT.json CPU BUNDLE_NAME [--damage DELTA]
+       device_logits.py kernels QEMU_IN_ASM.log [REPORT.json CPU]   (dot-product instructions qemu translated)
+
+The contract (KIND): fp32 graphs agree to max abs logit difference <= 1e-4; INT8 bundles keep every label, the
+median over texts of each text's largest difference stays <= 1e-4 (most texts are bit-identical), and the
+largest difference <= 3e-2. INT8 gets that margin because dynamic INT8 rounds activations: a last-bit
+difference in an fp32 kernel (LayerNorm, Gelu, Softmax differ between x86 and ARM builds) flips a rounding step
+now and then, and the same model moves as much on x86 alone when onnxruntime's fusions change (docs/arm.md has
+the figures). `--damage` moves the first x86 logit by DELTA before comparing: the way to prove the check fails.
 """
 
+from __future__ import annotations
+
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
+
+CONTRACT = {"fp32": {"max": 1e-4, "median": 1e-4}, "int8": {"max": 3e-2, "median": 1e-4}}
 
 
 def dump(texts_path: str, out_path: str, bundle: str | None) -> None:
@@ -16,63 +29,76 @@ def dump(texts_path: str, out_path: str, bundle: str | None) -> None:
     from albert_edge_runtime.classifier import predict_logits
 
     clf = SentimentClassifier.load(bundle)
-    texts = open(texts_path, encoding="utf-8").read().split("\n")
-    # predict's own deterministic chunks and length buckets on both machines, so each sees identical batches
-    # (dynamic INT8 scales depend on the batch); batching keeps the emulated run to minutes.
-    logits = predict_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id, clf.encoder.max_length)
-    np.save(out_path, logits)
+    texts = Path(texts_path).read_text(encoding="utf-8").rstrip("\n").split("\n")
+    # One text per run, as a device answers one request: dynamic INT8 takes one activation scale per batch, so in
+    # a batch a last-bit difference in one row's activations would move every row's quantization.
+    np.save(out_path, np.concatenate([predict_logits(clf.session, [row], clf.pad_id, clf.encoder.max_length)
+                                      for row in clf.encoder.encode_batch(texts)]))
 
 
-def compare(a_path: str, b_path: str, max_abs: float) -> int:
-    a, b = np.load(a_path), np.load(b_path)
-    diff = float(np.abs(a - b).max())
-    same = int((a.argmax(1) == b.argmax(1)).sum())
-    print(f"parity: {same}/{len(a)} labels equal, max abs logit difference {diff:.2e} (allowed {max_abs:.0e})")
-    return 0 if same == len(a) and diff <= max_abs else 1
+def contract(reference: np.ndarray, device: np.ndarray, kind: str) -> dict:
+    per_text = np.abs(reference - device).max(axis=1)
+    limits = CONTRACT[kind]
+    figures = {"kind": kind, "texts": len(per_text),
+               "labels_equal": int((reference.argmax(1) == device.argmax(1)).sum()),
+               "max_abs": float(per_text.max()), "median_abs": float(np.median(per_text)),
+               "texts_above_1e-3": int((per_text > 1e-3).sum()), "allowed": limits}
+    figures["passed"] = (figures["labels_equal"] == len(per_text) and figures["max_abs"] <= limits["max"]
+                         and figures["median_abs"] <= limits["median"])
+    return figures
 
 
-VARIANTS = [(model, level) for model in ("fp32", "int8") for level in ("all", "disable")]
+def record(report_path: str, cpu: str, name: str, figures: dict) -> None:
+    path = Path(report_path)
+    report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    report.setdefault(cpu, {})[name] = figures
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
-def variants(folder: str, tag: str) -> None:
-    """Batch-1 logits of the fp32 and int8 models, with and without onnxruntime's graph fusions: tells whether a
-    platform difference comes from fp32 kernels, int8 kernels, or fusions."""
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    from albert_edge_runtime.encoding import TextEncoder
-    from albert_edge_runtime.session import feeds_for
-
-    encoder = TextEncoder(Tokenizer.from_file(f"{folder}/tokenizer.json"), 128, "head+tail")
-    rows = encoder.encode_batch(open(f"{folder}/texts.txt", encoding="utf-8").read().split("\n"))
-    levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
-    for model, level in VARIANTS:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.graph_optimization_level = levels[level]
-        session = ort.InferenceSession(f"{folder}/{model}.onnx", options, providers=["CPUExecutionProvider"])
-        names = [i.name for i in session.get_inputs()]
-        logits = [session.run(["logits"], feeds_for([r], names, 0))[0] for r in rows]
-        np.save(f"{folder}/{tag}-{model}-{level}.npy", np.concatenate(logits))
+# AArch64 encodings (mask, value) of the int8 dot-product and matrix-multiply instructions. qemu 7.2's
+# disassembler does not know them and logs their words as `.byte`, so they are matched by bits.
+DOT_INSTRUCTIONS = {"sdot (vector)": (0xBFE0FC00, 0x0E809400), "udot (vector)": (0xBFE0FC00, 0x2E809400),
+                    "sdot (by element)": (0xBFC0F400, 0x0F80E000), "udot (by element)": (0xBFC0F400, 0x2F80E000),
+                    "smmla/ummla/usmmla": (0xBFA0FC00, 0x0E80A400)}
 
 
-def diagnose(folder: str, tag: str) -> None:
-    for model, level in VARIANTS:
-        d = np.abs(np.load(f"{folder}/x86-{model}-{level}.npy") - np.load(f"{folder}/{tag}-{model}-{level}.npy"))
-        print(f"{tag} vs x86, {model}, fusions {level}: max {d.max():.1e}, median {np.median(d):.1e}, "
-              f"texts over 1e-3: {int((d.max(1) > 1e-3).sum())}/{len(d)}")
-    for t in ("x86", tag):
-        d = np.abs(np.load(f"{folder}/{t}-int8-all.npy") - np.load(f"{folder}/{t}-int8-disable.npy")).max()
-        print(f"{t} alone, int8 with vs without fusions: max {d:.1e}")
+def kernels(log_path: str) -> dict[str, int]:
+    """How many translated instructions of each dot-product kind a `QEMU_LOG=in_asm` log holds."""
+    import re
+
+    counts = dict.fromkeys(DOT_INSTRUCTIONS, 0)
+    for line in Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines():
+        match = re.match(r"0x[0-9a-f]+:\s+([0-9a-f]{8})\s", line)
+        if match:
+            word = int(match.group(1), 16)
+            for name, (mask, value) in DOT_INSTRUCTIONS.items():
+                counts[name] += word & mask == value
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "kernels":
+        counts = kernels(argv[1])
+        if len(argv) > 3:
+            record(argv[2], argv[3], "int8 dot-product instructions translated", counts)
+        print(json.dumps(counts))
+        return 0
+    if argv[0] == "dump":
+        dump(argv[1], argv[2], argv[3] if len(argv) > 3 else None)
+        return 0
+    reference_path, device_path, kind, report, cpu, name = argv[1:7]
+    reference = np.load(reference_path)
+    if "--damage" in argv:
+        reference = reference.copy()
+        reference[0, 0] += float(argv[argv.index("--damage") + 1])
+    figures = contract(reference, np.load(device_path), kind)
+    record(report, cpu, name, figures)
+    print(f"{cpu} {name} ({kind}): {figures['labels_equal']}/{figures['texts']} labels equal, max abs "
+          f"{figures['max_abs']:.1e} (allowed {figures['allowed']['max']:.0e}), median {figures['median_abs']:.1e} "
+          f"(allowed {figures['allowed']['median']:.0e}), {figures['texts_above_1e-3']} texts above 1e-3: "
+          f"{'pass' if figures['passed'] else 'FAIL'}")
+    return 0 if figures["passed"] else 1
 
 
 if __name__ == "__main__":
-    command = sys.argv[1]
-    if command == "dump":
-        dump(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
-    elif command == "variants":
-        variants(sys.argv[2], sys.argv[3])
-    elif command == "diagnose":
-        diagnose(sys.argv[2], sys.argv[3])
-    else:
-        sys.exit(compare(sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    sys.exit(main(sys.argv[1:]))

@@ -48,7 +48,7 @@ def test_no_training_side_modules():
 
     code = ("import sys; from albert_edge_runtime import SentimentClassifier; "
             "SentimentClassifier.load().predict(['很好']); "
-            "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge'} & set(sys.modules)))")
+            "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge', 'tokenizers'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -66,3 +66,55 @@ def test_machine_description_names_the_cpu_and_int8_features(tmp_path, text, cpu
     (tmp_path / "cpuinfo").write_text(text)
     machine = describe_machine(1, tmp_path / "cpuinfo")
     assert machine["cpu"] == cpu and machine["int8_cpu_flags"] == flags and machine["threads"] == 1
+
+
+def test_async_batcher_answers_like_predict():
+    from albert_edge_runtime import AsyncSentimentClassifier
+
+    clf = SentimentClassifier.load()
+    expected = [p.probabilities for p in clf.predict(REVIEWS)]
+    with AsyncSentimentClassifier(clf, max_wait_ms=20) as front:
+        futures = [front.submit([text]) for text in REVIEWS]
+        answers = [f.result(timeout=300)[0].probabilities for f in futures]
+    for got, want in zip(answers, expected):
+        assert max(abs(got[k] - want[k]) for k in want) < 0.02  # dynamic INT8 scales are per batch
+
+
+def test_http_service_answers_on_loopback(tmp_path):
+    """`albert-edge-run serve` on 127.0.0.1: health, one request with several texts, a bad request."""
+    import http.client
+    import json
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "albert_edge_runtime", "serve", "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def request(method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 300  # emulated CPUs load slowly
+        while True:
+            try:
+                status, health = request("GET", "/healthz")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
+                time.sleep(0.5)
+        assert status == 200 and health["status"] == "ok"
+        status, answer = request("POST", "/v1/sentiment", json.dumps({"texts": REVIEWS}).encode())
+        assert status == 200
+        assert [p["label"] for p in answer["predictions"]] == ["positive", "negative", "positive", "negative"]
+        status, error = request("POST", "/v1/sentiment", b'{"texts": [1]}')
+        assert status == 422 and "texts[0] is int" in error["error"]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
