@@ -134,8 +134,8 @@ def run_export(options: ExportOptions) -> Path:
     check_out_dir(options.out)
     if options.weights not in WEIGHTS:
         raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
-    problem_type = exportable_head(AlbertConfig.load(options.checkpoint)) if options.checkpoint.is_dir() else None
-    model = load_pretrained(options.checkpoint)  # names a missing folder
+    problem_type = exportable_head(options.checkpoint)
+    model = load_pretrained(options.checkpoint)
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
@@ -150,16 +150,7 @@ def run_export(options: ExportOptions) -> Path:
         staging = stage_bundle(options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model),
                                fields)
         try:
-            probes = probe_texts(texts, options.max_length)
-            reference = reference_outputs(options.checkpoint, probes + texts, options.max_length,
-                                          options.truncation, problem_type)
-            result = end_to_end(staging, probes + texts, reference, None if truth is None else
-                                [None] * len(probes) + truth)
-            refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
-            fields["metrics"]["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}",
-                                               **result.to_dict()}
-            manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
-            write_manifest(staging, {**manifest, "metrics": fields["metrics"]})
+            guard_end_to_end(options, staging, texts, truth, problem_type)
             out = publish(staging, options.out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -168,8 +159,22 @@ def run_export(options: ExportOptions) -> Path:
     return out
 
 
+def guard_end_to_end(options: ExportOptions, staging: Path, texts: list[str], truth: list[int] | None,
+                     problem_type: str) -> None:
+    """The staged bundle through the runtime vs transformers on the verify texts plus probes; refuses or records
+    the figures in the staged manifest."""
+    probes = probe_texts(texts, options.max_length)
+    reference = reference_outputs(options.checkpoint, probes + texts, options.max_length, options.truncation,
+                                  problem_type)
+    result = end_to_end(staging, probes + texts, reference, None if truth is None else [None] * len(probes) + truth)
+    refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
+    manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
+    manifest["metrics"]["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}", **result.to_dict()}
+    write_manifest(staging, manifest)
+
+
 def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path,
-                steps: tqdm) -> tuple[Path, dict]:
+                steps: tqdm) -> tuple[dict[str, Path], dict]:
     """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph,
     optimised for the device; returns {name in the bundle: file} and the manifest's details."""
     pad_id = model.config.pad_token_id
@@ -211,8 +216,12 @@ def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list
     return files, details
 
 
-def exportable_head(config) -> str:
-    """The problem type of a sequence-classification checkpoint; anything else is refused, named."""
+def exportable_head(checkpoint: Path) -> str:
+    """The problem type of a sequence-classification checkpoint; anything else is refused, named (before its
+    weights are read, whose mismatch would say less)."""
+    if not Path(checkpoint).is_dir():
+        raise FileNotFoundError(f"checkpoint folder {checkpoint} does not exist")
+    config = AlbertConfig.load(checkpoint)
     architectures = config.extra.get("architectures") or ["AlbertForSequenceClassification"]
     if "AlbertForSequenceClassification" not in architectures:
         raise ValueError(f"config.json's architectures is {architectures}; albert-edge exports "
