@@ -48,7 +48,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from albert_edge_runtime.cli import version
+
     parser = argparse.ArgumentParser(prog="albert-edge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('albert-edge')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_pretrain(sub)

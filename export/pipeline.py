@@ -46,6 +46,7 @@ class ExportOptions:
     fallback_limit: int = 4  # at most this many shared weights kept fp32 by the guard
     fuse_attention: bool = False
     weights: str = "int8"  # one of WEIGHTS
+    languages: list[str] = field(default_factory=list)  # what the model reads, e.g. ["zh"]; recorded only
     batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
 
@@ -136,6 +137,10 @@ def run_export(options: ExportOptions) -> Path:
         raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
     problem_type = exportable_head(options.checkpoint)
     model = load_pretrained(options.checkpoint)
+    positions = model.config.max_position_embeddings
+    if not 4 <= options.max_length <= positions:
+        raise ValueError(f"max_length {options.max_length} is outside 4..{positions} (the model's "
+                         f"max_position_embeddings); choose --max-length {min(positions, 512)} or less")
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
@@ -145,7 +150,8 @@ def run_export(options: ExportOptions) -> Path:
         work = Path(tmp)
         model_files, details = build_graph(options, model, encoder, texts, truth, work, steps)
         steps.set_postfix_str("bundle + end-to-end guard")
-        fields = {"labels": labels, "problem_type": problem_type, "max_length": options.max_length,
+        fields = {"labels": labels, "problem_type": problem_type, "languages": options.languages,
+                  "max_length": options.max_length,
                   "truncation": options.truncation, "pad_token_id": model.config.pad_token_id, **details}
         staging = stage_bundle(options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model),
                                fields)

@@ -219,6 +219,7 @@ def test_runtime_wheel_carries_the_default_bundle_and_runs_alone(tmp_path):
     for name in ("model.onnx", "model.onnx.data", "tokenizer.json", "manifest.json"):
         assert f"albert_edge_runtime/default_bundle/{name}" in names
     assert "albert_edge_runtime/py.typed" in names
+    assert all(n.startswith(("albert_edge_runtime/", "albert_edge_runtime-")) for n in names), names  # nothing else
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
                     "--target", str(tmp_path / "site"), str(wheel)], check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-S", "-c", WHEEL_PROBE, str(tmp_path / "site"),

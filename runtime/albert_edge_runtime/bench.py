@@ -104,19 +104,45 @@ def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, 
 
 def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[int], iterations: int,
               warmup: int, batch_sizes: list[int], texts_file: Path) -> dict[str, Any]:
+    """Lengths over the bundle's max_length are timed at max_length (the report says so); throughput runs at
+    least four full batches of each size, repeating the texts when there are fewer."""
     start = time.perf_counter()
     clf = SentimentClassifier.load(bundle, threads=threads)
     load_s = time.perf_counter() - start
+    limit = clf.encoder.max_length
+    timed = sorted({min(n, limit) for n in lengths})
+    pool = texts * -(-4 * max(batch_sizes) // len(texts))
     return {
         "machine": describe_machine(threads),
-        "bundle": str(clf.bundle.root), "model_bytes": clf.bundle.model_path.stat().st_size,
+        "bundle": str(clf.bundle.root), "model_bytes": clf.bundle.model_bytes, "max_length": limit,
+        "lengths_clamped": sorted(n for n in lengths if n > limit),
         "load_s": load_s,
-        "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in lengths},
+        "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in timed},
         "real_text_latency": _real_latency(clf, texts, iterations),
-        "throughput_texts_per_s": {str(b): throughput(clf, texts, b, rounds=2) for b in batch_sizes},
+        "throughput_texts_per_s": {str(b): throughput(clf, pool, b, rounds=2) for b in batch_sizes},
+        "throughput_texts": len(pool),
         "cold_start": cold_start(bundle, threads, texts_file),
         "texts": len(texts),
     }
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """The report as a short table for people; `--json` keeps the whole of it for machines."""
+    m, cold = report["machine"], report["cold_start"]
+    lines = [f"{m['cpu']} ({m['arch']}, {m['cores']} cores, {m['threads']} thread(s)), onnxruntime {m['onnxruntime']}"
+             f", INT8 flags: {' '.join(m['int8_cpu_flags']) or 'none'}",
+             f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, max_length {report['max_length']})",
+             f"load {report['load_s']:.3f} s   cold start {cold['import_load_first_prediction_s']:.3f} s   "
+             f"peak RSS {cold['peak_rss_mib']:.1f} MiB", "", "latency, batch 1      p50 ms   p90 ms   p99 ms"]
+    rows = [(f"  {n} tokens", v) for n, v in report["latency_by_length"].items()]
+    rows.append((f"  real texts ({report['texts']})", report["real_text_latency"]))
+    lines += [f"{name:<20}{v['p50_ms']:>9.2f}{v['p90_ms']:>9.2f}{v['p99_ms']:>9.2f}" for name, v in rows]
+    lines += ["", "throughput          texts/s"]
+    lines += [f"  batch {b:<12}{t:>9.0f}" for b, t in report["throughput_texts_per_s"].items()]
+    if report["lengths_clamped"]:
+        lines.append(f"\nlengths {report['lengths_clamped']} are over the bundle's max_length: timed at "
+                     f"{report['max_length']}")
+    return lines
 
 
 def _real_latency(clf: SentimentClassifier, texts: list[str], iterations: int) -> dict[str, float]:

@@ -34,6 +34,12 @@ class Bundle:
         return list(self.manifest["labels"])
 
     @property
+    def model_bytes(self) -> int:
+        """The graph and its weights files, as stored."""
+        names = [self.manifest["model"], *self.manifest.get("model_data", [])]
+        return sum((self.root / name).stat().st_size for name in names)
+
+    @property
     def load_optimization(self) -> str:
         """Graph optimisation to apply at load: none for bundles optimised at export (format 3)."""
         return str(self.manifest.get("load_optimization", "all"))
@@ -118,6 +124,8 @@ def _verified_path(root: Path, name: str, files: dict[str, Any]) -> tuple[Path, 
 
 def read_bundle(root: str | Path) -> Bundle:
     root = Path(root)
+    if root.is_file():
+        raise BundleError(f"{root} is a file; give the bundle folder that holds it and manifest.json: {root.parent}")
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist")
     manifest = _read_manifest(root)

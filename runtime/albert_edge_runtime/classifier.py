@@ -18,6 +18,8 @@ MAX_BATCH_ITEMS = 1_000_000
 # Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK = 256  # texts tokenized and run together
+# A character of each language a bundle may name (manifest "languages"), to tell texts the model cannot read.
+LANGUAGE_CHARACTERS = {"zh": re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")}
 # Padded tokens per batch (a longer text runs alone). At most one default-bundle text (max_length 128), so
 # batching costs no arena memory over single texts: with 256, micro-batches while serving peaked 2.7 MiB higher
 # and 1 000 reviews offline 2.4 MiB higher.
@@ -39,6 +41,7 @@ class Prediction:
     probabilities: dict[str, float] = field(repr=False)
     truncated: bool = False  # the text was longer than the model's max length and was cut (see the manifest)
     labels: tuple[str, ...] = ()  # multi-label: labels at or above the threshold; single-label: (label,)
+    empty: bool = False  # the text was empty or blank: the model still answers, from its special tokens alone
 
 
 def default_bundle_path() -> Path:
@@ -82,6 +85,19 @@ class SentimentClassifier:
                                  prepacking=prepacking, optimization=optimization or bundle.load_optimization)
         return cls(bundle, options, threshold)
 
+    @property
+    def languages(self) -> list[str]:
+        """The languages the model reads, as the export recorded them (empty: not recorded)."""
+        return list(self.bundle.manifest.get("languages") or [])
+
+    def texts_outside_languages(self, texts: Sequence[str]) -> list[int]:
+        """Indices of non-empty texts with no character of any of the model's languages (only languages with a
+        known script are checked)."""
+        patterns = [LANGUAGE_CHARACTERS[lang] for lang in self.languages if lang in LANGUAGE_CHARACTERS]
+        if not patterns:
+            return []
+        return [i for i, text in enumerate(texts) if text.strip() and not any(p.search(text) for p in patterns)]
+
     def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
         """One Prediction per text, in input order."""
         return self.predict_checked(checked_texts(texts), batch_size)
@@ -91,22 +107,23 @@ class SentimentClassifier:
         results: list[Prediction] = []
         # Chunks bound memory: the encodings of a chunk are alive at once, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
-            encoded = self.encoder.encode_batch(items[start:start + CHUNK])
+            chunk = items[start:start + CHUNK]
+            encoded = self.encoder.encode_batch(chunk)
             logits = chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)
             outputs = apply_head(logits, self.problem_type)
-            results.extend(self._prediction(o, e.truncated) for o, e in zip(outputs, encoded))
+            results.extend(self._prediction(o, e.truncated, not t.strip()) for o, e, t in zip(outputs, encoded, chunk))
         return results
 
-    def _prediction(self, outputs: np.ndarray, truncated: bool) -> Prediction:
+    def _prediction(self, outputs: np.ndarray, truncated: bool, empty: bool) -> Prediction:
         if self.problem_type == "regression":
-            return Prediction(self.labels[0], float(outputs[0]), {}, truncated)
+            return Prediction(self.labels[0], float(outputs[0]), {}, truncated, empty=empty)
         best = int(outputs.argmax())
         probabilities = {label: float(p) for label, p in zip(self.labels, outputs)}
         if self.problem_type == "multi_label_classification":
             chosen = tuple(label for label, p in probabilities.items() if p >= self.threshold)
         else:
             chosen = (self.labels[best],)
-        return Prediction(self.labels[best], float(outputs[best]), probabilities, truncated, chosen)
+        return Prediction(self.labels[best], float(outputs[best]), probabilities, truncated, chosen, empty)
 
 
 def chunk_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,

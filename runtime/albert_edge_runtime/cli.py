@@ -21,12 +21,27 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads; 0 = all cores (default 1)")
 
 
+def version(distribution: str = "albert-edge-runtime") -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(distribution)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="albert-edge-run", description="Run albert-edge sentiment bundles.")
+    parser = argparse.ArgumentParser(prog="albert-edge-run", description="Run albert-edge sentiment bundles. The "
+                                     "default model reads Chinese (zh) reviews only; bundles name their languages.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="classify texts given as arguments or in a file (one per line)")
+    p = sub.add_parser("predict", help="classify texts given as arguments, in a file or piped (one per line)",
+                       description="Classify texts: arguments, --file (UTF-8, one per line) or standard input when "
+                                   "piped. Empty texts are answered and marked \"empty\". The default model reads "
+                                   "Chinese only: texts without a Chinese character get a warning.")
     p.add_argument("texts", nargs="*", help="texts to classify")
-    p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
+    p.add_argument("--file", help="read texts from this UTF-8 file, one per line ('-' = stdin)")
     p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
     p.add_argument("--batch-size", type=int, default=32)
     _common(p)
@@ -37,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-sizes", default="1,8,32", help="throughput batch sizes (default 1,8,32)")
     b.add_argument("--iterations", type=int, default=50, help="timed runs per length (default 50)")
     b.add_argument("--warmup", type=int, default=5)
-    b.add_argument("--json", dest="json_out", help="also write the full report to this JSON file")
+    b.add_argument("--json", dest="json_out", help="also write the full report to this JSON file (the terminal "
+                                                   "gets a short table)")
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
     s = sub.add_parser("serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model "
                                      "(needs the [serve] extra)")
@@ -55,14 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
-    if args.file is None:
-        return list(args.texts)
-    if args.file == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
-    path = Path(args.file)
-    if not path.is_file():
-        raise FileNotFoundError(f"text file {path} not found")
-    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    """predict's texts: arguments, --file, or standard input when it is piped and nothing else was given."""
+    if args.file is not None and args.texts:
+        raise ValueError("give texts as arguments or with --file, not both")
+    if args.file is None and not args.texts and not sys.stdin.isatty():
+        args.file = "-"
+    return list(args.texts) if args.file is None else read_lines(args.file)
+
+
+def read_lines(name: str) -> list[str]:
+    """Lines of a UTF-8 file ('-' = stdin); any other encoding is refused, never guessed into U+FFFD."""
+    if name == "-":
+        data, shown = sys.stdin.buffer.read(), "standard input"
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"text file {path} not found")
+        data, shown = path.read_bytes(), str(path)
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{shown} is not UTF-8 (bad byte at offset {exc.start}); convert it first, e.g. "
+                         f"iconv -f GBK -t UTF-8 {shown if name != '-' else 'FILE'} > utf8.txt") from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -70,16 +100,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     texts = read_texts(args)
     if not texts:
-        raise ValueError("no texts given; pass them as arguments or with --file")
+        raise ValueError("no texts given; pass them as arguments, with --file FILE, or pipe them in")
     clf = SentimentClassifier.load(args.bundle, threads=args.threads)
+    foreign = clf.texts_outside_languages(texts)
+    if foreign:
+        print(f"albert-edge-run predict: warning: {len(foreign)} of {len(texts)} texts have no character of this "
+              f"model's languages ({', '.join(clf.languages)}); its answers on them are guesses", file=sys.stderr)
     for text, p in zip(texts, clf.predict(texts, batch_size=args.batch_size)):
         if args.format == "jsonl":
             print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 4),
                               "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
-                              "labels": list(p.labels), "truncated": p.truncated}, ensure_ascii=False))
+                              "labels": list(p.labels), "truncated": p.truncated, "empty": p.empty},
+                             ensure_ascii=False))
         else:
             label = ",".join(p.labels) if clf.problem_type == "multi_label_classification" else p.label
-            print(f"{label:<10} {p.score:6.3f}{' (truncated)' if p.truncated else ''}  {text}")
+            marks = (" (truncated)" if p.truncated else "") + (" (empty text)" if p.empty else "")
+            print(f"{label:<10} {p.score:6.3f}{marks}  {text}")
     return 0
 
 
@@ -89,20 +125,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.compare:
         print("\n".join(bench.compare_reports(*(bench.load_report(p) for p in args.compare))))
         return 0
-    texts = [t for t in read_texts(args) if t.strip()] if args.file else list(bench.SAMPLE_TEXTS)
+    texts = [t for t in read_lines(args.file) if t.strip()] if args.file else list(bench.SAMPLE_TEXTS)
     if not texts:
         raise ValueError(f"{args.file} holds no texts")
     lengths = _ints(args.lengths, "--lengths")
     sizes = _ints(args.batch_sizes, "--batch-sizes")
+    if args.json_out:
+        _check_writable(Path(args.json_out))
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
         f.write("\n".join(texts))
         f.flush()
         report = bench.run_bench(args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes,
                                  Path(f.name))
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    print("\n".join(bench.summary(report)))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Before a run of minutes: a report path that cannot be written fails now."""
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValueError(f"cannot write the report to {path}: give a file in an existing, writable folder")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -110,12 +155,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.max_texts < 1 or args.max_body_bytes < 1:
         raise ValueError("--max-texts and --max-body-bytes must be positive")
-    from .serve import serve  # ImportError with the install command when the extra is missing
+    from .serve import listen, serve  # ImportError with the install command when the extra is missing
 
+    sock = listen(args.host, args.port)
     classifier = AsyncSentimentClassifier.load(args.bundle, args.threads, args.max_batch, args.max_wait_ms,
                                                args.max_queue)
-    print(f"albert-edge-run serve: http://{args.host}:{args.port}/v1/sentiment", file=sys.stderr, flush=True)
-    serve(args.host, args.port, classifier, args.max_texts, args.max_body_bytes)
+    host, port = sock.getsockname()[:2]
+    print(f"albert-edge-run serve: listening on http://{host}:{port}/v1/sentiment", file=sys.stderr, flush=True)
+    serve(sock, classifier, args.max_texts, args.max_body_bytes)
     return 0
 
 
@@ -151,6 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_glibc_malloc()  # this process is ours: keep freed memory out of the heap (memory.tune_glibc_malloc)
     try:
         return {"predict": cmd_predict, "bench": cmd_bench, "serve": cmd_serve}[args.command](args)
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): stop quietly with the shell's SIGPIPE status, as command-line
+        # tools do; stdout goes to /dev/null so Python's exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (Exception, KeyboardInterrupt) as exc:
         return report_failure(f"albert-edge-run {args.command}", exc)
 

@@ -1,7 +1,7 @@
 """`albert-edge-run serve`: a small HTTP/JSON service, an ASGI app run by uvicorn (the optional `[serve]` extra).
 
     POST /v1/sentiment  {"texts": ["...", ...]}  ->  {"predictions": [{"label", "score", "probabilities", "labels",
-                                                                        "truncated"}]}
+                                                                        "truncated", "empty"}]}
     GET  /healthz                                 ->  {"status": "ok", "rss_mib", "peak_rss_mib"}
     GET  /v1/model                                ->  the bundle's manifest
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,6 +67,8 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPError(400, f"body is not valid JSON ({exc}); send {{\"texts\": [\"...\"]}}") from None
+    except RecursionError:
+        raise HTTPError(400, 'body nests too deeply to parse; send {"texts": ["..."]}') from None
     if not isinstance(payload, dict) or "texts" not in payload:
         raise HTTPError(422, 'expected a JSON object with a "texts" list: {"texts": ["..."]}')
     texts = payload["texts"]
@@ -82,7 +85,7 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
 def prediction_json(p: Any) -> dict[str, Any]:
     """`Prediction` as JSON; `labels`: the labels above the threshold for a multi-label bundle."""
     return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "labels": list(p.labels),
-            "truncated": p.truncated}
+            "truncated": p.truncated, "empty": p.empty}
 
 
 def encode_json(payload: Any) -> bytes:
@@ -167,8 +170,23 @@ def create_app(classifier: AsyncSentimentClassifier, max_texts: int = 256,
     return SentimentApp(classifier, max_texts, max_body_bytes)
 
 
-def serve(host: str, port: int, classifier: AsyncSentimentClassifier, max_texts: int, max_body_bytes: int) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound and listening before anything is announced (clients that connect at once wait in
+    the backlog until uvicorn accepts); a taken port is one clear error."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); the port is taken or not allowed here, "
+                      "choose another --port") from None
+    sock.listen(2048)  # uvicorn's default backlog
+    return sock
+
+
+def serve(sock: socket.socket, classifier: AsyncSentimentClassifier, max_texts: int, max_body_bytes: int) -> None:
     app = create_app(classifier, max_texts, max_body_bytes)
     # One process, one event loop; the batcher's worker thread runs the model. h11: no C extensions to build on a Pi.
-    uvicorn.run(app, host=host, port=port, http="h11", loop="asyncio", lifespan="on", access_log=False,
-                log_level="warning")
+    config = uvicorn.Config(app, http="h11", loop="asyncio", lifespan="on", access_log=False, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
