@@ -55,6 +55,11 @@ def fresh_table(folders: dict[str, tuple[str, Path]], texts_file: Path, rounds: 
             for name, reports in runs.items()}
 
 
+def stored_bytes(model: Path) -> int:
+    """A graph file and its external weights (`<name>.data`, as our bundles store them since format 3)."""
+    return sum(f.stat().st_size for f in (model, model.with_name(model.name + ".data")) if f.is_file())
+
+
 def measure(name: str, checkpoint: Path, bundle: Path, work: Path, texts: list[str], labels: list[int] | None,
             args: argparse.Namespace) -> dict:
     files = {OURS: bundle / "model.onnx", BEST: optimum_o1_int8(checkpoint, work),
@@ -65,7 +70,7 @@ def measure(name: str, checkpoint: Path, bundle: Path, work: Path, texts: list[s
                DEFAULT: ("optimum", hf_folder(checkpoint, files[DEFAULT], work / "default")),
                TORCH: ("pytorch", hf_folder(checkpoint, None, work / "torch"))}
     result = {"model": name, "texts": len(texts),
-              "bytes": {k: p.stat().st_size for k, p in files.items()},
+              "bytes": {k: stored_bytes(p) for k, p in files.items()},
               "int8_coverage": {k: int8_coverage(p) for k, p in files.items()},
               "latency": {"1": latency_table(files, checkpoint, 1, args.runs)},
               "fresh": fresh_table(folders, texts_file, args.rounds)}

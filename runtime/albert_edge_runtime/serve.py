@@ -173,7 +173,9 @@ def create_app(classifier: AsyncSentimentClassifier, max_texts: int = 256,
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound and listening before anything is announced (clients that connect at once wait in
     the backlog until uvicorn accepts); a taken port is one clear error."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only for sockets that say so, and
+    # without it Nagle's algorithm and delayed ACKs stall each small response.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
