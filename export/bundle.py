@@ -61,8 +61,8 @@ def stage_bundle(out_dir: Path, model_files: dict[str, Path], tokenizer_json: st
                  for name in names}
         manifest = {"format_version": FORMAT_VERSION, **manifest_fields, "model": MODEL_FILE,
                     "model_data": [name for name in model_files if name != MODEL_FILE],
-                    "load_optimization": "disable", "tokenizer": "tokenizer.json", "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME,
-                                                            "opset": OPSET},
+                    "load_optimization": "disable", "tokenizer": "tokenizer.json",
+                    "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
                     "files": files, "tool_versions": tool_versions()}
         write_manifest(staging, manifest)
         staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared and served

@@ -4,9 +4,9 @@
     .venv/bin/python scripts/ab_runtime.py /tmp/old-main/runtime runtime [--rounds 5] [--texts 1000]
 
 Fresh processes, A B A B ...; each imports `albert_edge_runtime` from the given folder, loads the package's
-default bundle with default options, classifies the first N test reviews one call at a time, and reports: cold
-start (import + load + first prediction), the time of the N predictions one call each and in one call, VmHWM, and the logits of the whole test
-split (compared between A and B at the end). Medians per side.
+default bundle with default options, classifies the first N test reviews one call each and then in one call, and
+reports: cold start (import + load + first prediction), both times, VmHWM, and the logits of the whole test split
+(compared between A and B at the end). Medians per side.
 """
 
 from __future__ import annotations
