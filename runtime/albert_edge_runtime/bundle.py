@@ -50,8 +50,8 @@ class Bundle:
 
 
 def _sha256():
-    # CPython's built-in SHA-256 instead of hashlib: hashlib loads OpenSSL's libcrypto, +5 MiB of RSS measured
-    # here, a tenth of the memory budget. The built-in runs at ~400 MB/s: a few ms for a default bundle.
+    # CPython's built-in SHA-256 instead of hashlib: hashlib loads OpenSSL's libcrypto, a large share of the
+    # memory budget (docs/runtime.md), and the built-in is fast enough for a bundle's few megabytes.
     try:
         from _sha2 import sha256  # Python >= 3.12
     except ImportError:

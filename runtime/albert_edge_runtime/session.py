@@ -94,9 +94,8 @@ def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) 
 def run_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int,
                max_batch: int = 32, max_tokens: int = 256) -> np.ndarray:
     """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
-    # Caps measured on 1 000 reviews (default bundle, peak RSS of the process): 2048 tokens 175 MiB, 512 tokens
-    # 88 MiB, 256 tokens 82 MiB, 128 tokens 80 MiB; throughput within run-to-run noise (216-269 texts/s) for
-    # 128-512. SentimentClassifier passes min(max_length, BATCH_TOKENS = 128).
+    # max_tokens bounds a batch's activations: larger caps raised the peak without a throughput gain
+    # (docs/runtime.md has the figures). SentimentClassifier passes min(max_length, BATCH_TOKENS).
     input_names = [i.name for i in session.get_inputs()]
     output = session.get_outputs()[0].name
     out: np.ndarray | None = None
