@@ -39,17 +39,32 @@ if ! [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   update-binfmts --enable qemu-aarch64 || cannot "qemu-aarch64 binfmt handler cannot be enabled"
 fi
 
+# One check per root at a time: a second run would rewrite the root's work folder under the first.
+mkdir -p "$(dirname "$ROOT")"
+exec 9>"$ROOT.lock"
+flock -n 9 || cannot "another arm-check is using $ROOT (lock $ROOT.lock held)"
+
 MOUNTS=()
 cleanup() {
   for ((i=${#MOUNTS[@]}-1; i>=0; i--)); do umount -R "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" || true; done
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM
+# A run killed without its exit trap (SIGKILL, a stopped machine) leaves its mounts behind; we hold the lock, so
+# nothing uses them: undo them, deepest first, before mounting afresh.
+unmount_stale() {
+  local target
+  awk -v root="$ROOT/" 'index($5, root) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r target; do
+    say "undoing a stale mount left by an earlier run: $target"
+    umount -R "$target" 2>/dev/null || umount -l "$target"
+  done
+}
 bind() { mount "$@"; MOUNTS+=("${@: -1}"); }
 
+unmount_stale
 if ! [ -e "$ROOT/.debootstrap-complete" ]; then
   say "debootstrap arm64 bookworm into $ROOT (a few minutes, once)"
-  rm -rf "$ROOT"
+  rm -rf --one-file-system "$ROOT"
   debootstrap --arch=arm64 --variant=minbase bookworm "$ROOT" >/dev/null || cannot "debootstrap failed"
   touch "$ROOT/.debootstrap-complete"
 fi
