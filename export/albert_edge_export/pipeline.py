@@ -15,10 +15,11 @@ from tqdm import tqdm
 from albert_edge.checkpoint import load_pretrained
 from albert_edge.config import AlbertConfig
 from albert_edge.tokenization import load_tokenizer
+from albert_edge_runtime.bundle import read_bundle
 from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
-from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle, write_manifest
+from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
 from .contract import BATCH_TOLERANCE, INPUT_NAMES, OPSET, WEIGHTS
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names, coverage
@@ -174,9 +175,9 @@ def guard_end_to_end(options: ExportOptions, staging: Path, texts: list[str], tr
                                   problem_type)
     result = end_to_end(staging, probes + texts, reference, None if truth is None else [None] * len(probes) + truth)
     refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
-    manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
-    manifest["metrics"]["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}", **result.to_dict()}
-    write_manifest(staging, manifest)
+    manifest = read_bundle(staging).manifest
+    manifest.metrics["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}", **result.to_dict()}
+    manifest.write(staging)
 
 
 def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path,

@@ -3,18 +3,18 @@ or refused export never leaves a half bundle behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from albert_edge_runtime.bundle import FORMAT_VERSION, file_sha256
-
-MODEL_FILE, MODEL_DATA_FILE = "model.onnx", "model.onnx.data"
+from albert_edge_runtime.bundle import file_sha256
+from albert_edge_runtime.manifest import Manifest
 
 from .contract import INPUT_NAMES, OPSET, OUTPUT_NAME
+
+MODEL_FILE, MODEL_DATA_FILE = "model.onnx", "model.onnx.data"
 
 
 def tool_versions() -> dict[str, str]:
@@ -59,22 +59,17 @@ def stage_bundle(out_dir: Path, model_files: dict[str, Path], tokenizer_json: st
         names = [*model_files, "tokenizer.json", *interop]
         files = {name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
                  for name in names}
-        manifest = {"format_version": FORMAT_VERSION, **manifest_fields, "model": MODEL_FILE,
-                    "model_data": [name for name in model_files if name != MODEL_FILE],
-                    "load_optimization": "disable", "tokenizer": "tokenizer.json",
-                    "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
-                    "files": files, "tool_versions": tool_versions()}
-        write_manifest(staging, manifest)
+        manifest = Manifest(**manifest_fields, files=files, model=MODEL_FILE,
+                            model_data=[name for name in model_files if name != MODEL_FILE],
+                            tokenizer="tokenizer.json", load_optimization="disable",
+                            onnx={"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
+                            tool_versions=tool_versions())
+        manifest.write(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared and served
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
-
-
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
 
 
 def publish(staging: Path, out_dir: Path) -> Path:
