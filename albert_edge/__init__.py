@@ -1,8 +1,8 @@
 """albert-edge: ALBERT sentiment models in PyTorch, Hugging Face compatible, exported for small devices."""
 
-from .checkpoint import load_pretrained, save_pretrained
+from .checkpoint import load_pretrained
 from .config import AlbertConfig
 from .model import AlbertForPreTraining, AlbertForSequenceClassification, AlbertModel
 
 __all__ = ["AlbertConfig", "AlbertModel", "AlbertForSequenceClassification", "AlbertForPreTraining",
-           "load_pretrained", "save_pretrained"]
+           "load_pretrained"]

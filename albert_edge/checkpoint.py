@@ -1,33 +1,20 @@
-"""Hugging Face compatible checkpoint folders: config.json + model.safetensors (or a weights-only pytorch_model.bin)."""
+"""Loading Hugging Face checkpoint folders: config.json + model.safetensors (or a weights-only pytorch_model.bin).
+Saving is `AlbertPreTrainedModel.save_pretrained`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from .config import AlbertConfig
-from .model import AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
+from .model import TIED_KEYS, AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
 
-# Keys HF leaves out of the file because they alias other tensors (tied MLM decoder).
-TIED_KEYS = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
-             "predictions.decoder.bias": "predictions.bias"}
 HEADS = {"classification": AlbertForSequenceClassification, "pretraining": AlbertForPreTraining}
-
-
-def save_pretrained(model: AlbertPreTrainedModel, directory: str | Path) -> Path:
-    """Write config.json and model.safetensors the way `transformers` does (tied aliases left out)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = model.config
-    config.extra["architectures"] = [type(model).__name__]
-    config.save(directory)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in TIED_KEYS}
-    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    return directory
 
 
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
@@ -95,8 +82,6 @@ def text_settings(path: str | Path) -> tuple[int, str]:
 
     Exporting or evaluating past the trained length would feed position embeddings the model never learnt.
     """
-    import json
-
     directory = Path(path)
     training = directory / "training.json"
     if training.is_file():

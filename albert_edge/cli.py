@@ -48,6 +48,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from albert_edge_export.cli import add_export_parser
     from albert_edge_runtime.cli import version
 
     parser = argparse.ArgumentParser(prog="albert-edge", description=__doc__)
@@ -56,12 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_pretrain(sub)
     _add_eval(sub)
-    try:
-        from albert_edge_export.cli import add_export_parser
-    except ImportError:  # the export stage is optional while it is being built
-        pass
-    else:
-        add_export_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

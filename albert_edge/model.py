@@ -11,9 +11,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from .config import AlbertConfig
+
+# Keys HF leaves out of the file because they alias other tensors (tied MLM decoder).
+TIED_KEYS = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+             "predictions.decoder.bias": "predictions.bias"}
 
 
 def gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -157,10 +162,15 @@ class AlbertPreTrainedModel(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        from .checkpoint import save_pretrained
-
-        save_pretrained(self, directory)
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json and model.safetensors the way `transformers` does (tied aliases left out)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.extra["architectures"] = [type(self).__name__]
+        self.config.save(directory)
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in TIED_KEYS}
+        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        return directory
 
 
 class AlbertForSequenceClassification(AlbertPreTrainedModel):
