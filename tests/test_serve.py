@@ -11,6 +11,7 @@ from concurrent.futures import CancelledError
 import pytest
 
 from albert_edge_runtime import AsyncSentimentClassifier, Overloaded, SentimentClassifier
+from albert_edge_runtime.manifest import Manifest
 from bench.serve_load import health, load, post_json, running_server
 
 # The serving process's peak RSS over its own import floor (numpy, onnxruntime, tokenizers, uvicorn: what
@@ -216,7 +217,7 @@ class FakeFront:
 
     def __init__(self, error=None):
         self.error, self.closed = error, False
-        self.classifier = type("C", (), {"bundle": type("B", (), {"manifest": {"labels": ["negative"]}})()})()
+        self.classifier = type("C", (), {"bundle": type("B", (), {"manifest": Manifest(["negative"], 8, "head", 0, {})})()})()
 
     async def predict(self, texts):
         if self.error is not None:
@@ -265,7 +266,7 @@ def test_app_answers_overload_and_failures_as_json():
     status, _, payload = call_app(create_app(FakeFront()), "POST", "/v1/sentiment", (b'{"texts": ', b'["a"]}'))
     assert (status, json.loads(payload)) == (200, {"predictions": []})  # a body in two chunks is joined
     broken = FakeFront()
-    broken.classifier.bundle.manifest = {"size": float("nan")}  # JSON has no NaN: refused, answered as a 500
+    broken.classifier.bundle.manifest = Manifest(["a"], 8, "head", 0, {}, metrics={"size": float("nan")})  # no NaN in JSON
     status, _, payload = call_app(create_app(broken), "GET", "/v1/model")
     assert (status, json.loads(payload)) == (500, {"error": "internal error; see the server log"})
 

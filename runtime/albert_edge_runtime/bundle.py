@@ -6,47 +6,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-# 2: the manifest names the head (`problem_type`) and the tokenizer has no padding state. A runtime that knows only
-# 1 would answer a multi-label or regression bundle with softmax, so it must refuse version 2.
-# 3: the graph is optimised at export (`load_optimization`: "disable") and its weights live in `model_data` files.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
-REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id",
-                 "files")
+from .manifest import BundleError, Manifest
 
-
-class BundleError(ValueError):
-    """A bundle that cannot be trusted or used; the message says what is wrong and what to do."""
+__all__ = ["Bundle", "BundleError", "Manifest", "read_bundle", "file_sha256", "sha256_hex"]
 
 
 @dataclass(frozen=True)
 class Bundle:
     root: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     model_path: Path  # verified; onnxruntime reads it itself so no second copy of the weights lives in Python
     tokenizer_json: str
 
     @property
     def labels(self) -> list[str]:
-        return list(self.manifest["labels"])
+        return list(self.manifest.labels)
 
     @property
     def model_bytes(self) -> int:
         """The graph and its weights files, as stored."""
-        names = [self.manifest["model"], *self.manifest.get("model_data", [])]
-        return sum((self.root / name).stat().st_size for name in names)
-
-    @property
-    def load_optimization(self) -> str:
-        """Graph optimisation to apply at load: none for bundles optimised at export (format 3)."""
-        return str(self.manifest.get("load_optimization", "all"))
-
-    @property
-    def problem_type(self) -> str:
-        return str(self.manifest.get("problem_type", "single_label_classification"))  # version 1: softmax only
+        return sum((self.root / name).stat().st_size for name in self.manifest.model_files)
 
 
 def _sha256():
@@ -85,27 +65,15 @@ def _inside(root: Path, name: object) -> Path:
     return path
 
 
-def _read_manifest(root: Path) -> dict[str, Any]:
+def _read_manifest(root: Path) -> Manifest:
     path = root / "manifest.json"
     if not path.is_file():
         raise BundleError(f"{path} not found; a bundle is a folder written by `albert-edge export`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path} is not valid JSON ({exc}); re-export the bundle") from exc
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{path} must hold a JSON object; re-export the bundle")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise BundleError(f"{path} lacks {', '.join(missing)}; re-export the bundle")
-    if manifest["format_version"] not in READABLE_VERSIONS:
-        raise BundleError(f"bundle format_version {manifest['format_version']!r} is not supported by this runtime "
-                          f"(reads {', '.join(map(str, READABLE_VERSIONS))}); install the albert-edge-runtime "
-                          "matching the exporter")
-    if manifest.get("problem_type", PROBLEM_TYPES[0]) not in PROBLEM_TYPES:
-        raise BundleError(f"{path}: unknown problem_type {manifest['problem_type']!r}; expected one of "
-                          f"{', '.join(PROBLEM_TYPES)}; re-export the bundle")
-    return manifest
+    return Manifest.from_dict(data, str(path))
 
 
 def _verified_path(root: Path, name: str, files: dict[str, Any]) -> tuple[Path, str]:
@@ -129,22 +97,15 @@ def read_bundle(root: str | Path) -> Bundle:
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist")
     manifest = _read_manifest(root)
-    files = manifest["files"] if isinstance(manifest["files"], dict) else {}
-    model_path, _ = _verified_path(root, manifest["model"], files)
-    data = manifest.get("model_data", [])
-    if not isinstance(data, list):
-        raise BundleError("manifest model_data must be a list of file names; re-export the bundle")
-    for name in data:  # onnxruntime reads them itself, next to the model
-        _verified_path(root, name, files)
-    tokenizer_path, digest = _verified_path(root, manifest["tokenizer"], files)
+    model_path, _ = _verified_path(root, manifest.model, manifest.files)
+    for name in manifest.model_data:  # onnxruntime reads them itself, next to the model
+        _verified_path(root, name, manifest.files)
+    tokenizer_path, digest = _verified_path(root, manifest.tokenizer, manifest.files)
     tokenizer = tokenizer_path.read_bytes()
     if sha256_hex(tokenizer) != digest:  # read once more to parse: make sure it is still the verified file
         raise BundleError(f"{tokenizer_path} changed while loading; copy the bundle again")
     try:
         tokenizer_json = tokenizer.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BundleError(f"{manifest['tokenizer']} is not UTF-8 text; re-export the bundle") from exc
-    labels = manifest["labels"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise BundleError("manifest labels must be a non-empty list of strings; re-export the bundle")
+        raise BundleError(f"{manifest.tokenizer} is not UTF-8 text; re-export the bundle") from exc
     return Bundle(root, manifest, model_path, tokenizer_json)

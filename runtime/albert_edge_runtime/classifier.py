@@ -57,7 +57,7 @@ class SentimentClassifier:
         self.bundle = bundle
         self.options = options
         self.labels = bundle.labels
-        self.problem_type = bundle.problem_type
+        self.problem_type = bundle.manifest.problem_type
         self.threshold = threshold
         try:
             tokenizer = load_tokenizer_json(bundle.tokenizer_json)
@@ -66,8 +66,8 @@ class SentimentClassifier:
         except Exception as exc:  # json, KeyError, or tokenizers' bare Exception for a malformed file
             raise BundleError(f"tokenizer in {bundle.root} cannot be loaded ({exc}); re-export the bundle") from exc
         manifest = bundle.manifest
-        self.encoder = TextEncoder(tokenizer, int(manifest["max_length"]), manifest["truncation"])
-        self.pad_id = int(manifest["pad_token_id"])
+        self.encoder = TextEncoder(tokenizer, manifest.max_length, manifest.truncation)
+        self.pad_id = manifest.pad_token_id
         self.session = make_session(str(bundle.model_path), options)
         outputs = self.session.get_outputs()[0].shape
         if isinstance(outputs[-1], int) and outputs[-1] != len(self.labels):
@@ -82,13 +82,13 @@ class SentimentClassifier:
         multi-label bundles list the labels whose probability reaches it."""
         bundle = read_bundle(default_bundle_path() if path is None else path)
         options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,
-                                 prepacking=prepacking, optimization=optimization or bundle.load_optimization)
+                                 prepacking=prepacking, optimization=optimization or bundle.manifest.load_optimization)
         return cls(bundle, options, threshold)
 
     @property
     def languages(self) -> list[str]:
         """The languages the model reads, as the export recorded them (empty: not recorded)."""
-        return list(self.bundle.manifest.get("languages") or [])
+        return list(self.bundle.manifest.languages)
 
     def texts_outside_languages(self, texts: Sequence[str]) -> list[int]:
         """Indices of non-empty texts with no character of any of the model's languages (only languages with a

@@ -162,7 +162,7 @@ class SentimentApp:
         return {"status": "ok", "rss_mib": round(current_rss_mib(), 1), "peak_rss_mib": round(peak_rss_mib(), 1)}
 
     async def model(self, receive: Receive, headers: dict[str, str]) -> dict[str, Any]:
-        return self.classifier.classifier.bundle.manifest
+        return self.classifier.classifier.bundle.manifest.to_dict()
 
 
 def create_app(classifier: AsyncSentimentClassifier, max_texts: int = 256,
