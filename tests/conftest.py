@@ -1,37 +1,10 @@
-"""Shared helpers: tiny configs and HF reference models built offline, random weights."""
+"""Fixtures only; the helpers they use live in hf_folders.py (reference models) and bundles.py (tiny bundles)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-TINY = dict(vocab_size=300, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-            intermediate_size=37, max_position_embeddings=64, hidden_act="gelu_new")
-
-
-def hf_model(**overrides):
-    """A transformers AlbertForSequenceClassification with random, non-trivial weights."""
-    import transformers
-
-    config = transformers.AlbertConfig(**{**TINY, **overrides})
-    torch.manual_seed(0)
-    model = transformers.AlbertForSequenceClassification(config).eval()
-    with torch.no_grad():  # HF inits LayerNorm to 1/0 and biases to 0: perturb so parity checks every tensor
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    return model
-
-
-def random_batch(vocab_size: int, batch: int = 3, length: int = 11, seed: int = 1):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, vocab_size, (batch, length), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, 7:] = 0  # padded rows
-    mask[2, 3:] = 0
-    ids[mask == 0] = 0
-    types = torch.zeros_like(ids)
-    types[0, 5:] = 1
-    return ids, mask, types
+from hf_folders import hf_model
 
 
 @pytest.fixture

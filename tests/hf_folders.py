@@ -1,4 +1,5 @@
-"""Hugging Face checkpoint folders made the way users make them, offline and small: transformers' own classes,
+"""Test utilities for the reference side: tiny transformers models with random weights, and Hugging Face
+checkpoint folders made the way users make them, offline and small: transformers' own classes,
 `save_pretrained`, tokenizers trained here (SentencePiece for English ALBERT, WordPiece vocab.txt for BERT-style)."""
 
 from __future__ import annotations
@@ -8,6 +9,35 @@ import random
 from pathlib import Path
 
 import torch
+
+TINY = dict(vocab_size=300, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=64, hidden_act="gelu_new")
+
+
+def hf_model(**overrides):
+    """A transformers AlbertForSequenceClassification with random, non-trivial weights."""
+    import transformers
+
+    config = transformers.AlbertConfig(**{**TINY, **overrides})
+    torch.manual_seed(0)
+    model = transformers.AlbertForSequenceClassification(config).eval()
+    with torch.no_grad():  # HF inits LayerNorm to 1/0 and biases to 0: perturb so parity checks every tensor
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model
+
+
+def random_batch(vocab_size: int, batch: int = 3, length: int = 11, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab_size, (batch, length), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0  # padded rows
+    mask[2, 3:] = 0
+    ids[mask == 0] = 0
+    types = torch.zeros_like(ids)
+    types[0, 5:] = 1
+    return ids, mask, types
+
 
 GOOD = ["great", "excellent", "love", "perfect", "fast", "Amazing", "happy", "recommend", "BRILLIANT", "solid"]
 BAD = ["terrible", "awful", "hate", "broken", "slow", "Useless", "refund", "disappointed", "WORST", "cheap"]
@@ -79,7 +109,6 @@ def english_albert(folder: Path, steps: int = 40, **config) -> Path:
 
 def spiece_only_albert(folder: Path, do_lower_case: bool, keep_accents: bool) -> Path:
     """An older Hub layout: spiece.model + tokenizer_config.json, no tokenizer.json; random weights."""
-    from conftest import hf_model
 
     train_spiece(folder)
     model = hf_model(vocab_size=130, max_position_embeddings=64)
@@ -92,7 +121,6 @@ def spiece_only_albert(folder: Path, do_lower_case: bool, keep_accents: bool) ->
 
 def vocab_txt_albert(folder: Path, do_lower_case: bool) -> Path:
     """A BERT-vocabulary ALBERT (as Chinese ALBERTs ship): vocab.txt + tokenizer_config.json; random weights."""
-    from conftest import hf_model
 
     folder.mkdir(parents=True, exist_ok=True)
     texts, _ = reviews(200, seed=2)

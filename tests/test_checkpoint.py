@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from albert_edge import AlbertConfig, AlbertForSequenceClassification, load_pretrained
-from conftest import TINY
+from hf_folders import TINY
 
 
 def test_config_json_round_trip_keeps_unknown_keys(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from albert_edge_export.graph import coverage, dedupe_initializers, residual_adds_as_sum
 from albert_edge_export.pipeline import AccuracyGuardError, run_export
 from bundles import export_options, tiny_checkpoint
-from conftest import hf_model
+from hf_folders import hf_model
 
 
 def options(ckpt, out, **kw):

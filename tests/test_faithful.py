@@ -180,7 +180,7 @@ def test_bert_checkpoint_is_refused_by_name(tmp_path):
 def test_token_classification_head_is_refused(tmp_path):
     import transformers
 
-    from conftest import TINY
+    from hf_folders import TINY
 
     transformers.AlbertForTokenClassification(transformers.AlbertConfig(**TINY)).save_pretrained(tmp_path / "tok")
     with pytest.raises(ValueError, match="architectures is \\['AlbertForTokenClassification'\\]; albert-edge exports"):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from albert_edge import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification, load_pretrained
-from conftest import TINY, hf_model, random_batch
+from hf_folders import TINY, hf_model, random_batch
 
 PARITY_SHAPES = {
     "albert-base-v2 shape, small vocab": dict(vocab_size=500, embedding_size=128, hidden_size=768,

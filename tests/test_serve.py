@@ -12,6 +12,7 @@ import pytest
 
 from albert_edge_runtime import AsyncSentimentClassifier, Overloaded, SentimentClassifier
 from albert_edge_runtime.manifest import Manifest
+from albert_edge_runtime.memory_probe import import_floor
 from bench.serve_load import health, load, post_json, running_server
 
 # The serving process's peak RSS over its own import floor (numpy, onnxruntime, tokenizers, uvicorn: what
@@ -20,10 +21,6 @@ from bench.serve_load import health, load, post_json, running_server
 # 8 x 200 requests (87.1-87.9 MiB in 18 runs, one outlier at 90.8); the issue's goal, 90 MiB on that warm floor,
 # is 29.5 over it. The Starlette app this replaced measured 31.5-32.5 over it, and fails this.
 SERVING_BUDGET_OVER_FLOOR_MIB = 30.5
-FLOOR = ("import albert_edge_runtime.serve\n"
-         "from albert_edge_runtime.memory import current_rss_mib\nprint(current_rss_mib())")
-
-
 class BlockingClassifier:
     """Stands in for SentimentClassifier: each predict_checked waits for `release`, so the queue can be filled."""
 
@@ -116,13 +113,13 @@ def test_eight_concurrent_clients_get_what_predict_gives(server):
     for answer in result["answers"].values():
         expected = direct[answer["text"]]
         # Batches differ from the direct call's, and dynamic INT8 scales are per batch: probabilities close, so
-        # labels equal except where both sit that close to 0.5 (scripts/serve_equality.py gives the figures).
+        # labels equal except where both sit that close to 0.5 (bench/serve_equality.py gives the figures).
         assert answer["probabilities"].keys() == expected.probabilities.keys()
         assert all(abs(answer["probabilities"][k] - p) < 0.02 for k, p in expected.probabilities.items())
         assert answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
         assert answer["truncated"] == expected.truncated
     peak = health(server)["peak_rss_mib"]
-    floor = float(subprocess.run([sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True).stdout)
+    floor = import_floor(["albert_edge_runtime.serve"])["rss_mib"]
     print(f"\n8 clients x 200: {result['requests_per_s']} req/s, p50 {result['p50_ms']} ms, "
           f"p99 {result['p99_ms']} ms, serving peak RSS {peak} MiB over an import floor of {floor:.1f} MiB")
     assert peak - floor <= SERVING_BUDGET_OVER_FLOOR_MIB

@@ -7,8 +7,6 @@ import json
 import os
 import platform
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import onnxruntime as ort
 
 from .classifier import SentimentClassifier
 from .encoding import Encoded
+from .memory_probe import measure
 from .session import run_logits
 
 SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个产品，它让我感到非常满意",
@@ -78,28 +77,13 @@ def throughput(clf: SentimentClassifier, texts: list[str], batch_size: int, roun
     return len(texts) * rounds / (time.perf_counter() - start)
 
 
-COLD_START = """
-import sys, time
-t0 = time.perf_counter()
-from albert_edge_runtime import SentimentClassifier
-from albert_edge_runtime.memory import peak_rss_mib
-clf = SentimentClassifier.load(sys.argv[1] if sys.argv[1] != "-" else None, threads=int(sys.argv[2]))
-clf.predict(["这个产品很好"])
-first = time.perf_counter() - t0
-texts = [line for line in open(sys.argv[3], encoding="utf-8").read().splitlines() if line.strip()]
-clf.predict(texts)
-print(first, peak_rss_mib())
-"""
-
-
 def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, float]:
     """A fresh process: import + load + first prediction, then peak RSS after classifying the texts."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", COLD_START, bundle or "-", str(threads), str(texts_file)],
-                         check=True, capture_output=True, text=True)
+    probe = measure(bundle, texts_file, threads=threads)
     wall = time.perf_counter() - start
-    first, rss = (float(x) for x in out.stdout.split())
-    return {"process_wall_s": wall, "import_load_first_prediction_s": first, "peak_rss_mib": rss}
+    return {"process_wall_s": wall, "import_load_first_prediction_s": probe["first_answer_s"],
+            "peak_rss_mib": probe["peak_mib"]}
 
 
 def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[int], iterations: int,

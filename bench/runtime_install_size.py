@@ -1,6 +1,6 @@
 """Size of a runtime-only install: `pip install --target` of ./runtime (and its extras) into empty folders.
 
-    .venv/bin/python scripts/runtime_install_size.py [--extras serve,tokenizers]
+    .venv/bin/python -m bench.runtime_install_size [--extras serve,tokenizers]
 
 Prints MB on disk and the distributions installed, per variant. Needs the package index (pip downloads the
 wheels for this machine's platform; the sizes are for x86_64 Linux, an aarch64 install is of the same order).

@@ -1,6 +1,6 @@
 """The floor a masked-LM loss must go under to show the model uses context: the unigram entropy of the tokens.
 
-    .venv/bin/python scripts/unigram_entropy.py runs/pt
+    .venv/bin/python -m bench.unigram_entropy runs/pt
 
 Tokenizes the pretraining text (train split + news corpus) with the folder's tokenizer.json and prints the
 entropy of the token frequencies in nats. A masked LM that predicts every masked token from frequency alone

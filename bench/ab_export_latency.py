@@ -1,6 +1,6 @@
 """A/B of export variants: batch-1 latency at 1 thread against optimum's O1 int8 file, interleaved, same weights.
 
-    PYTHONPATH=. .venv/bin/python scripts/ab_export_latency.py albert-base /tmp/ab --runs 100 \
+    .venv/bin/python -m bench.ab_export_latency albert-base /tmp/ab --runs 100 \
         --onnx before=/tmp/old_bundle/model.onnx
 
 Exports the checkpoint with the current pipeline, adds any --onnx NAME=PATH files (e.g. a bundle exported on an
@@ -26,7 +26,7 @@ def export_current(checkpoint: Path, out: Path, labelled: bool) -> Path:
         run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=0.5 if labelled else 100.0,
                                  verify_data="reviews-dev" if labelled else "random", max_length=128,
                                  truncation="head+tail", per_channel=False, quantize_embeddings=True,
-                                 command="scripts/ab_export_latency.py"))
+                                 command="bench/ab_export_latency.py"))
     return out / "model.onnx"
 
 

@@ -1,7 +1,7 @@
 """The memory budgets of docs/runtime.md, measured: peak RSS of classifying 1 000 texts in fresh processes, with
 the numpy + onnxruntime import floor of each process.
 
-    .venv/bin/python scripts/memory_budget.py [--rounds 3] [--work DIR]
+    .venv/bin/python -m bench.memory_budget [--rounds 3] [--work DIR]
 
 Default bundle: the first 1 000 test reviews. albert-base shape: a random-weight albert-base-v2-shaped model with a
 30 000-piece vocabulary (built and exported into --work the first time, reused after), on 1 000 texts of random

@@ -1,6 +1,6 @@
 """A "model soup": the uniform average of the weights of fine-tuned runs that started from one pretrained encoder.
 
-    .venv/bin/python scripts/soup.py runs/soup3 runs/ftpt3c runs/ftpt3c_s1 runs/ftpt3c_s2
+    .venv/bin/python -m bench.soup runs/soup3 runs/ftpt3c runs/ftpt3c_s1 runs/ftpt3c_s2
     .venv/bin/albert-edge eval runs/soup3 --split dev
 
 Writes OUT as a copy of the first run (config, tokenizer, metrics) with the averaged model.safetensors. Tried for

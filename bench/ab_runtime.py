@@ -1,7 +1,7 @@
 """A/B of two runtime checkouts on the default bundle each ships: logits, cold start, end-to-end time, peak RSS.
 
     git worktree add /tmp/old-main <commit>
-    .venv/bin/python scripts/ab_runtime.py /tmp/old-main/runtime runtime [--rounds 5] [--texts 1000]
+    .venv/bin/python -m bench.ab_runtime /tmp/old-main/runtime runtime [--rounds 5] [--texts 1000]
 
 Fresh processes, A B A B ...; each imports `albert_edge_runtime` from the given folder, loads the package's
 default bundle with default options, classifies the first N test reviews one call each and then in one call, and

@@ -1,7 +1,7 @@
 """How much the default INT8 model moves on ONE machine when onnxruntime's fusions are switched on or off: the
 yardstick for the ARM parity contract (docs/arm.md).
 
-    .venv/bin/python scripts/int8_fusion_noise.py [--commit 09e7d61] [--texts 400]
+    .venv/bin/python -m bench.int8_fusion_noise [--commit 09e7d61] [--texts 400]
 
 Takes the unfused INT8 graph of a format-2 default bundle from git (bundles since format 3 are fused at export),
 runs the first N test reviews one text per run with graph optimisation `all` and `disable`, and prints the

@@ -1,6 +1,6 @@
 """How far served answers are from direct `predict`: label flips and score differences.
 
-    PYTHONPATH=. .venv/bin/python scripts/serve_equality.py
+    .venv/bin/python -m bench.serve_equality
 
 Starts `albert-edge-run serve` (default bundle), sends 8 clients x 200 one-text requests of 800 real test
 reviews, then compares every answer with `SentimentClassifier.predict` on the whole list (batched differently)

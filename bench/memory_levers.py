@@ -1,6 +1,6 @@
 """Peak RSS of classifying real reviews with the memory levers the runtime offers, on and off.
 
-    .venv/bin/python scripts/memory_levers.py [BUNDLE] [--texts 1000] [--rounds 2]
+    .venv/bin/python -m bench.memory_levers [BUNDLE] [--texts 1000] [--rounds 2]
 
 Each figure is a fresh process (`albert_edge_runtime.memory_probe`) that imports numpy + onnxruntime, loads the
 bundle (default: the one shipped in the runtime) and classifies the first N test reviews; VmHWM at the end, and
