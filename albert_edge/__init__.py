@@ -4,5 +4,4 @@ from .checkpoint import load_pretrained
 from .config import AlbertConfig
 from .model import AlbertForPreTraining, AlbertForSequenceClassification, AlbertModel
 
-__all__ = ["AlbertConfig", "AlbertModel", "AlbertForSequenceClassification", "AlbertForPreTraining",
-           "load_pretrained"]
+__all__ = ["AlbertConfig", "AlbertModel", "AlbertForSequenceClassification", "AlbertForPreTraining", "load_pretrained"]

@@ -30,10 +30,12 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
         try:
             return torch.load(bin_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a bad or unsafe pickle
-            raise ValueError(f"{bin_path} could not be read as weights only ({exc}); "
-                             "convert it to model.safetensors") from exc
-    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}; "
-                            "point at a Hugging Face checkpoint folder")
+            raise ValueError(
+                f"{bin_path} could not be read as weights only ({exc}); convert it to model.safetensors"
+            ) from exc
+    raise FileNotFoundError(
+        f"no model.safetensors or pytorch_model.bin in {directory}; point at a Hugging Face checkpoint folder"
+    )
 
 
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -48,8 +50,10 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         problems.append(f"unexpected keys: {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
     for key in sorted(set(expected) & set(state)):
         if expected[key].shape != state[key].shape:
-            problems.append(f"shape mismatch for {key}: checkpoint {tuple(state[key].shape)}, "
-                            f"config expects {tuple(expected[key].shape)}")
+            problems.append(
+                f"shape mismatch for {key}: checkpoint {tuple(state[key].shape)}, "
+                f"config expects {tuple(expected[key].shape)}"
+            )
     if problems:
         raise ValueError("checkpoint does not match the model: " + "; ".join(problems))
 
@@ -65,8 +69,7 @@ def load_pretrained(path: str | Path, head: str = "classification") -> AlbertPre
     model = HEADS[head](config)
     state = read_state_dict(directory)
     # Old checkpoints may carry buffers HF once saved; they hold no learned values.
-    state = {k: v for k, v in state.items()
-             if not k.endswith(("embeddings.position_ids", "embeddings.token_type_ids"))}
+    state = {k: v for k, v in state.items() if not k.endswith(("embeddings.position_ids", "embeddings.token_type_ids"))}
     for alias, source in TIED_KEYS.items():
         if alias in model.state_dict() and alias not in state and source in state:
             state[alias] = state[source]

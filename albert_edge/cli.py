@@ -32,8 +32,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     from .pretrain import PretrainArgs
 
-    p = sub.add_parser("pretrain", help="MLM + sentence-order pretraining on the allowed unlabelled text; "
-                                        "run again with the same --out to continue; fine-tune with train --init-from")
+    p = sub.add_parser(
+        "pretrain",
+        help="MLM + sentence-order pretraining on the allowed unlabelled text; "
+        "run again with the same --out to continue; fine-tune with train --init-from",
+    )
     _add_fields(p, PretrainArgs, "folder to write, or to continue (tokenizer, weights, optimizer state)")
 
 
@@ -42,8 +45,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="checkpoint folder (config.json, model.safetensors, tokenizer.json)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--max-length", type=int, default=None, help="default: what the checkpoint was trained with")
-    p.add_argument("--truncation", default=None, choices=["head", "head+tail"],
-                   help="default: what the checkpoint was trained with")
+    p.add_argument(
+        "--truncation",
+        default=None,
+        choices=["head", "head+tail"],
+        help="default: what the checkpoint was trained with",
+    )
     p.add_argument("--split-seed", type=int, default=13)
 
 
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         fields = {f.name for f in dataclasses.fields(PretrainArgs)}
         print(json.dumps(run_pretraining(PretrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))))
     elif args.command == "eval":
-        from .train import evaluate
+        from .evaluate import evaluate
 
         print(json.dumps(evaluate(args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed)))
     else:

@@ -51,18 +51,31 @@ class AlbertConfig:
         self._validate()
 
     def _validate(self) -> None:
-        for name in ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups",
-                     "inner_group_num", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-                     "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "embedding_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_hidden_groups",
+            "inner_group_num",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
-                             f"{self.num_attention_heads}; pick a head count that divides it")
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
+                f"{self.num_attention_heads}; pick a head count that divides it"
+            )
         if self.num_hidden_layers % self.num_hidden_groups:
-            raise ValueError(f"num_hidden_groups {self.num_hidden_groups} does not divide num_hidden_layers "
-                             f"{self.num_hidden_layers}; use a divisor of the layer count")
+            raise ValueError(
+                f"num_hidden_groups {self.num_hidden_groups} does not divide num_hidden_layers "
+                f"{self.num_hidden_layers}; use a divisor of the layer count"
+            )
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(f"unknown hidden_act {self.hidden_act!r}; expected one of {', '.join(ACTIVATIONS)}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
@@ -71,8 +84,10 @@ class AlbertConfig:
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"unknown problem_type {self.problem_type!r}; expected one of {', '.join(PROBLEM_TYPES)}")
         if self.problem_type == "regression" and self.num_labels != 1:
-            raise ValueError(f"a regression head has one output, but id2label has {self.num_labels}; "
-                             "set num_labels to 1 or choose another problem_type")
+            raise ValueError(
+                f"a regression head has one output, but id2label has {self.num_labels}; "
+                "set num_labels to 1 or choose another problem_type"
+            )
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
 
@@ -101,14 +116,18 @@ class AlbertConfig:
         if model_type != "albert":
             raise ValueError(f"config.json has model_type {model_type!r}; albert-edge only handles 'albert' models")
         if data.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"position_embedding_type {data['position_embedding_type']!r} is not supported; "
-                             "albert-edge implements ALBERT's 'absolute' position embeddings only")
+            raise ValueError(
+                f"position_embedding_type {data['position_embedding_type']!r} is not supported; "
+                "albert-edge implements ALBERT's 'absolute' position embeddings only"
+            )
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names and k != "model_type"}
         if "num_labels" in known and "id2label" in known and len(known["id2label"]) != known["num_labels"]:
-            raise ValueError(f"config.json: num_labels {known['num_labels']} disagrees with id2label "
-                             f"({len(known['id2label'])} entries); fix one of them")
+            raise ValueError(
+                f"config.json: num_labels {known['num_labels']} disagrees with id2label "
+                f"({len(known['id2label'])} entries); fix one of them"
+            )
         if "id2label" not in known and "num_labels" in known:
             known["id2label"] = {i: f"LABEL_{i}" for i in range(known["num_labels"])}
         return cls(**known, extra=extra)

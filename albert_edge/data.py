@@ -70,7 +70,7 @@ def stratified_split(items: list[tuple[str, int]], seed: int) -> dict[str, Split
         rng.shuffle(group)
         n_train = round(len(group) * SPLIT_FRACTIONS["train"])
         n_dev = round(len(group) * SPLIT_FRACTIONS["dev"])
-        parts = {"train": group[:n_train], "dev": group[n_train:n_train + n_dev], "test": group[n_train + n_dev:]}
+        parts = {"train": group[:n_train], "dev": group[n_train : n_train + n_dev], "test": group[n_train + n_dev :]}
         for name, texts in parts.items():
             splits[name].texts.extend(texts)
             splits[name].labels.extend([label] * len(texts))
@@ -96,8 +96,9 @@ def load_reviews(seed: int = 13) -> Reviews:
         "raw_lines": {"positive": len(pos), "negative": len(neg)},
         "seed": seed,
         "labels": {str(k): v for k, v in LABELS.items()},
-        "splits": {name: {"count": len(s), "positive": sum(s.labels), "sha256": split_sha256(s)}
-                   for name, s in splits.items()},
+        "splits": {
+            name: {"count": len(s), "positive": sum(s.labels), "sha256": split_sha256(s)} for name, s in splits.items()
+        },
     }
     return Reviews(splits["train"], splits["dev"], splits["test"], manifest)
 
@@ -115,3 +116,9 @@ def load_news_texts() -> list[str]:
         if len(text) >= 4:
             texts.append(text)
     return texts
+
+
+def unlabelled_texts(train_texts: list[str], news: bool) -> list[str]:
+    """The unlabelled text allowed for the vocabulary and pretraining: the training split's texts and, with `news`,
+    the news corpus. Never dev/test texts, not even without their labels."""
+    return list(train_texts) + (load_news_texts() if news else [])

@@ -17,8 +17,10 @@ from torch import nn
 from .config import AlbertConfig
 
 # Keys HF leaves out of the file because they alias other tensors (tied MLM decoder).
-TIED_KEYS = {"predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
-             "predictions.decoder.bias": "predictions.bias"}
+TIED_KEYS = {
+    "predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+    "predictions.decoder.bias": "predictions.bias",
+}
 
 
 def gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -70,8 +72,9 @@ class AlbertAttention(nn.Module):
         dropout_p = self.dropout_p if self.training else 0.0
         # An explicit scale exports as a constant; the default makes the ONNX graph recompute 1/sqrt(hs) from
         # Shape ops in every layer on every run (measurable at batch 1 on short texts).
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                           scale=self.scale)  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=self.scale
+        )  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H)
         return self.LayerNorm(x + self.output_dropout(self.dense(y)))  # post-norm, as in ALBERT
 
@@ -128,8 +131,12 @@ class AlbertModel(nn.Module):
         self.encoder = AlbertTransformer(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
@@ -182,8 +189,12 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         _, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled))  # (B, num_labels) logits
 
@@ -224,8 +235,14 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
         self.init_weights()
         self.predictions.decoder.weight = self.albert.embeddings.word_embeddings.weight
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
-                mlm_labels: torch.Tensor, sop_labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        mlm_labels: torch.Tensor,
+        sop_labels: torch.Tensor,
+    ) -> torch.Tensor:
         x, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         selected = mlm_labels != -100  # only masked positions pay for the (V-wide) decoder
         mlm_logits = self.predictions(x[selected])  # (N, V)

@@ -18,30 +18,9 @@ from tqdm import tqdm
 from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, pad_batch
-from .config import AlbertConfig
-from .data import LABELS
+from .data import unlabelled_texts
 from .model import AlbertForPreTraining
-
-SHAPE = ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-
-
-@dataclass(kw_only=True)
-class ModelArgs:
-    """What pretraining and fine-tuning share: the vocabulary, the model's shape, text length, seeds, threads."""
-
-    max_length: int = 256
-    truncation: str = "head+tail"
-    seed: int = 13
-    split_seed: int = 13
-    vocab_size: int = 16000
-    cjk: str = "words"
-    embedding_size: int = 128
-    hidden_size: int = 312
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 12
-    intermediate_size: int = 1248
-    dropout: float = 0.1
-    threads: int = 0  # 0: all cores
+from .recipe import SHAPE, ModelArgs, build_config, make_optimizer, special_ids
 
 
 @dataclass(kw_only=True)
@@ -61,23 +40,6 @@ class PretrainArgs(ModelArgs):
             raise ValueError(f"--until-step {self.until_step} is negative; give the step to stop at, or 0 for none")
 
 
-def build_config(args: ModelArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
-    return AlbertConfig(vocab_size=vocab_size, embedding_size=args.embedding_size, hidden_size=args.hidden_size,
-                        num_hidden_layers=args.num_hidden_layers, num_attention_heads=args.num_attention_heads,
-                        intermediate_size=args.intermediate_size, hidden_act="gelu_new",
-                        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
-                        classifier_dropout_prob=args.dropout, max_position_embeddings=max(512, args.max_length),
-                        pad_token_id=pad_id, id2label=dict(LABELS))
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    # No decay on biases and LayerNorm weights (1-D tensors), as in BERT/ALBERT.
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-
-
 def sop_example(ids: list[int], rng: random.Random) -> tuple[list[int], list[int], int]:
     """Split a text's content at a random point into A and B; half the time swap them (label 1)."""
     cut = rng.randint(1, len(ids) - 1)
@@ -85,13 +47,9 @@ def sop_example(ids: list[int], rng: random.Random) -> tuple[list[int], list[int
     return (b, a, 1) if rng.random() < 0.5 else (a, b, 0)
 
 
-def special_ids(encoder: TextEncoder, pad_id: int) -> torch.Tensor:
-    """Ids no masking may touch: the encoder's [CLS]/[SEP] frame and padding."""
-    return torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad_id])))
-
-
-def mask_tokens(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
-                rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int, rng: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking: 15 % of real tokens are targets; of those 80 % [MASK], 10 % random, 10 % kept."""
     labels = ids.clone()
     chosen = (torch.rand(ids.shape, generator=rng) < 0.15) & ~special
@@ -109,12 +67,11 @@ def build_pairs(encoder: TextEncoder, texts: list[str], rng: random.Random) -> l
     cls, sep = encoder.prefix, encoder.suffix
     pairs = []
     for enc in encoder.encode_batch([t for t in texts if len(t) >= 4]):
-        content = enc.input_ids[len(cls):len(enc.input_ids) - len(sep)]
+        content = enc.input_ids[len(cls) : len(enc.input_ids) - len(sep)]
         if len(content) < 2:
             continue
         a, b, label = sop_example(content, rng)
-        pairs.append((cls + a + sep + b + sep, [0] * (len(cls) + len(a) + len(sep)) + [1] * (len(b) + len(sep)),
-                      label))
+        pairs.append((cls + a + sep + b + sep, [0] * (len(cls) + len(a) + len(sep)) + [1] * (len(b) + len(sep)), label))
     return pairs
 
 
@@ -130,9 +87,17 @@ def read_log(log_path: Path, start_step: int) -> list[dict]:
     return [entry for entry in json.loads(log_path.read_text()) if entry["step"] <= start_step]
 
 
-def mlm_sop_step(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, feeds: dict[str, torch.Tensor],
-                 frame: torch.Tensor, mask_id: int, vocab: int, sop_labels: torch.Tensor, lr: float,
-                 gen: torch.Generator) -> float:
+def mlm_sop_step(
+    model: AlbertForPreTraining,
+    optimizer: torch.optim.Optimizer,
+    feeds: dict[str, torch.Tensor],
+    frame: torch.Tensor,
+    mask_id: int,
+    vocab: int,
+    sop_labels: torch.Tensor,
+    lr: float,
+    gen: torch.Generator,
+) -> float:
     """One optimizer step on a padded batch of sentence pairs: mask (feeds["input_ids"] is replaced by its masked
     copy), forward both losses, clip, step. Returns the batch's loss."""
     special = torch.isin(feeds["input_ids"], frame)
@@ -147,10 +112,22 @@ def mlm_sop_step(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, 
     return loss.item()
 
 
-def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, encoder: TextEncoder, texts: list[str],
-             minutes: float, seed: int, out: Path, start_step: int = 0, batch_size: int = 64, *, lr: float,
-             checkpoint: Callable[[int], None] | None = None, checkpoint_minutes: float = 10.0,
-             until_step: int = 0) -> int:
+def pretrain(
+    model: AlbertForPreTraining,
+    optimizer: torch.optim.Optimizer,
+    encoder: TextEncoder,
+    texts: list[str],
+    minutes: float,
+    seed: int,
+    out: Path,
+    start_step: int = 0,
+    batch_size: int = 64,
+    *,
+    lr: float,
+    checkpoint: Callable[[int], None] | None = None,
+    checkpoint_minutes: float = 10.0,
+    until_step: int = 0,
+) -> int:
     """Train for `minutes` of wall clock from `start_step`, or until step `until_step` if that comes first (0: no
     step bound); returns the step reached.
 
@@ -180,9 +157,17 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
             if done():
                 break
             feeds = pad_batch([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], pad_id)
-            loss = mlm_sop_step(model, optimizer, feeds, frame, mask_id, vocab,
-                                torch.tensor([pairs[i][2] for i in batch]), lr * min(1.0, (step + 1) / WARMUP_STEPS),
-                                gen)
+            loss = mlm_sop_step(
+                model,
+                optimizer,
+                feeds,
+                frame,
+                mask_id,
+                vocab,
+                torch.tensor([pairs[i][2] for i in batch]),
+                lr * min(1.0, (step + 1) / WARMUP_STEPS),
+                gen,
+            )
             step += 1
             recent.append(loss)
             bar.update(1)
@@ -201,14 +186,6 @@ def pretrain(model: AlbertForPreTraining, optimizer: torch.optim.Optimizer, enco
     return step
 
 
-def unlabelled_texts(train_texts: list[str], news: bool) -> list[str]:
-    """The unlabelled text allowed for the vocabulary and pretraining: the training split's texts and, with `news`,
-    the news corpus. Never dev/test texts, not even without their labels."""
-    from .data import load_news_texts
-
-    return list(train_texts) + (load_news_texts() if news else [])
-
-
 STATE_FILE = "pretrain_state.pt"  # optimizer state and step, next to config.json + model.safetensors + tokenizer.json
 
 
@@ -220,8 +197,11 @@ def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertFo
     if not (folder / STATE_FILE).is_file():
         raise FileNotFoundError(f"{folder} has no {STATE_FILE}; point at a folder written by `albert-edge pretrain`")
     model = load_pretrained(folder, head="pretraining")
-    wrong = [f"{name} {getattr(model.config, name)} (asked {getattr(args, name)})" for name in SHAPE
-             if getattr(model.config, name) != getattr(args, name)]
+    wrong = [
+        f"{name} {getattr(model.config, name)} (asked {getattr(args, name)})"
+        for name in SHAPE
+        if getattr(model.config, name) != getattr(args, name)
+    ]
     if wrong:
         raise ValueError(f"{folder} was pretrained with {', '.join(wrong)}; pass the same shape flags")
     return load_tokenizer(folder), model
@@ -236,7 +216,9 @@ def run_pretraining(args: PretrainArgs) -> dict:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
     train_texts = load_reviews(seed=args.split_seed).train.texts
-    texts = unlabelled_texts(train_texts[:args.limit] if args.limit else train_texts, news=args.news and not args.limit)
+    texts = unlabelled_texts(
+        train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit
+    )
     if (out / STATE_FILE).is_file():
         tokenizer, model = load_pretraining(out, args)
         state = torch.load(out / STATE_FILE, weights_only=True)
@@ -258,12 +240,26 @@ def run_pretraining(args: PretrainArgs) -> dict:
         staging = out / ".checkpoint"
         model.save_pretrained(staging)
         seconds = state["seconds"] + time.perf_counter() - started
-        torch.save({"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
-                   staging / STATE_FILE)
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
+            staging / STATE_FILE,
+        )
         for name in ("config.json", "model.safetensors", STATE_FILE):
             os.replace(staging / name, out / name)
 
-    step = pretrain(model, optimizer, TextEncoder(tokenizer, args.max_length, args.truncation), texts, args.minutes,
-                    args.seed, out, start_step=state["step"], batch_size=args.batch_size, lr=args.lr,
-                    checkpoint=checkpoint, checkpoint_minutes=args.checkpoint_minutes, until_step=args.until_step)
+    step = pretrain(
+        model,
+        optimizer,
+        TextEncoder(tokenizer, args.max_length, args.truncation),
+        texts,
+        args.minutes,
+        args.seed,
+        out,
+        start_step=state["step"],
+        batch_size=args.batch_size,
+        lr=args.lr,
+        checkpoint=checkpoint,
+        checkpoint_minutes=args.checkpoint_minutes,
+        until_step=args.until_step,
+    )
     return {"out": str(out), "step": step, "seconds": state["seconds"] + time.perf_counter() - started}

@@ -26,8 +26,9 @@ def tfidf_pipeline(c: float = 10.0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
-                         LogisticRegression(C=c, max_iter=2000))
+    return make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True), LogisticRegression(C=c, max_iter=2000)
+    )
 
 
 def jieba_words(text: str) -> list[str]:
@@ -47,10 +48,14 @@ def char_and_words_pipeline(c: float = 10.0):
 
     jieba.setLogLevel(logging.WARNING)
     return make_pipeline(
-        make_union(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
-                   TfidfVectorizer(tokenizer=jieba_words, token_pattern=None, lowercase=False, ngram_range=(1, 2),
-                                   sublinear_tf=True)),
-        LogisticRegression(C=c, max_iter=3000))
+        make_union(
+            TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+            TfidfVectorizer(
+                tokenizer=jieba_words, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True
+            ),
+        ),
+        LogisticRegression(C=c, max_iter=3000),
+    )
 
 
 def teacher_pipeline(kind: str):
@@ -77,8 +82,9 @@ def clause_spans(text: str, count: int, rng: random.Random) -> list[str]:
     return sorted(s for s in spans if s)
 
 
-def out_of_fold_probabilities(texts: list[str], labels: list[int], folds: int, seed: int, kind: str,
-                              extra: list[list[str]] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+def out_of_fold_probabilities(
+    texts: list[str], labels: list[int], folds: int, seed: int, kind: str, extra: list[list[str]] | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Teacher probabilities for `texts` and for `extra[i]` (texts derived from texts[i]), each predicted by the fold
     model that did not see texts[i]."""
     from sklearn.model_selection import StratifiedKFold

@@ -20,24 +20,31 @@ CJK_MODES = ("char", "words")
 
 def _bert_post_processor(vocab: dict[str, int]) -> processors.TemplateProcessing:
     cls, sep = vocab["[CLS]"], vocab["[SEP]"]
-    return processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-                                         special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
 
 
-def build_chinese_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
-                            cjk: str = "char") -> Tokenizer:
+def build_chinese_wordpiece(
+    texts: Iterable[str], vocab_size: int, min_frequency: int = 2, cjk: str = "char"
+) -> Tokenizer:
     """Learn a WordPiece vocabulary with BERT-Chinese conventions (lowercase, CJK handling, `##` pieces)."""
     if cjk not in CJK_MODES:
         raise ValueError(f"unknown cjk mode {cjk!r}; expected one of {', '.join(CJK_MODES)}")
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=10_000))
     # handle_chinese_chars puts spaces around every CJK character, so "char" mode sees one char per word.
-    tokenizer.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=(cjk == "char"),
-                                                      strip_accents=None, lowercase=True)
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=(cjk == "char"), strip_accents=None, lowercase=True
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##",
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.model = _canonical_wordpiece(tokenizer.get_vocab(), len(SPECIAL_TOKENS))
     tokenizer.post_processor = _bert_post_processor(tokenizer.get_vocab())
@@ -52,8 +59,12 @@ def _canonical_wordpiece(vocab: dict[str, int], specials: int) -> models.WordPie
     was not reproducible. WordPiece encodes by greedy longest match over the vocabulary alone, so renumbering
     loses nothing."""
     ordered = sorted(vocab, key=vocab.get)[:specials] + sorted(t for t in vocab if vocab[t] >= specials)
-    return models.WordPiece({token: i for i, token in enumerate(ordered)}, unk_token="[UNK]",
-                            continuing_subword_prefix="##", max_input_chars_per_word=10_000)
+    return models.WordPiece(
+        {token: i for i, token in enumerate(ordered)},
+        unk_token="[UNK]",
+        continuing_subword_prefix="##",
+        max_input_chars_per_word=10_000,
+    )
 
 
 def reference_tokenizer(folder: str | Path):
@@ -68,8 +79,9 @@ def reference_tokenizer(folder: str | Path):
     folder = Path(folder)
     files = {name: (folder / name).is_file() for name in ("tokenizer.json", "spiece.model", "vocab.txt")}
     if not any(files.values()):
-        raise FileNotFoundError(f"no tokenizer.json, spiece.model or vocab.txt in {folder}; "
-                                "add the tokenizer files of the checkpoint")
+        raise FileNotFoundError(
+            f"no tokenizer.json, spiece.model or vocab.txt in {folder}; add the tokenizer files of the checkpoint"
+        )
     named = _tokenizer_config(folder).get("tokenizer_class")
     try:
         if named:
@@ -79,8 +91,10 @@ def reference_tokenizer(folder: str | Path):
         cls = transformers.AlbertTokenizerFast if files["spiece.model"] else transformers.BertTokenizerFast
         return cls.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:  # transformers and tokenizers raise many types for unreadable files
-        raise ValueError(f"the tokenizer files in {folder} are not valid: transformers cannot load them "
-                         f"({' '.join(str(exc).split())}); re-save them with the tokenizer's save_pretrained") from exc
+        raise ValueError(
+            f"the tokenizer files in {folder} are not valid: transformers cannot load them "
+            f"({' '.join(str(exc).split())}); re-save them with the tokenizer's save_pretrained"
+        ) from exc
 
 
 def _tokenizer_config(folder: Path) -> dict:
@@ -119,8 +133,11 @@ def save_tokenizer(tokenizer: Tokenizer, folder: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     without_padding(tokenizer).save(str(path))
     vocab = tokenizer.get_vocab()
-    specials = {f"{name}_token": token for name, token in
-                zip(("pad", "unk", "cls", "sep", "mask"), SPECIAL_TOKENS) if token in vocab}
+    specials = {
+        f"{name}_token": token
+        for name, token in zip(("pad", "unk", "cls", "sep", "mask"), SPECIAL_TOKENS)
+        if token in vocab
+    }
     config = {"tokenizer_class": "PreTrainedTokenizerFast", **specials}
     (path.parent / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path

@@ -19,11 +19,11 @@ from tqdm import tqdm
 from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
-from .checkpoint import load_pretrained
-from .data import load_reviews
+from .data import load_reviews, unlabelled_texts
+from .evaluate import classification_metrics, pytorch_logits
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import (ModelArgs, PretrainArgs, build_config, load_pretraining, make_optimizer, pretrain, special_ids,
-                       unlabelled_texts)
+from .pretrain import PretrainArgs, load_pretraining, pretrain
+from .recipe import ModelArgs, build_config, make_optimizer, special_ids
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, save_tokenizer
 
@@ -40,6 +40,7 @@ class TrainArgs(ModelArgs):
     patience: int = 2
     init_from: str = ""  # a folder written by `albert-edge pretrain`: its tokenizer and encoder weights
     pretrain_minutes: float = 0.0
+    pretrain_steps: int = 0  # >0: inline pretraining also stops after this many steps (reproducible runs, tests)
     pretrain_news: bool = True
     distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
     teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
@@ -51,18 +52,23 @@ class TrainArgs(ModelArgs):
 
     def __post_init__(self):
         if self.init_from and self.pretrain_minutes > 0:
-            raise ValueError("--init-from and --pretrain-minutes both pretrain; continue the folder with "
-                             "`albert-edge pretrain --out FOLDER` instead")
+            raise ValueError(
+                "--init-from and --pretrain-minutes both pretrain; continue the folder with "
+                "`albert-edge pretrain --out FOLDER` instead"
+            )
         if self.word2vec and (self.init_from or self.pretrain_minutes > 0):
-            raise ValueError("--word2vec starts the embeddings of a model trained from scratch; it cannot be "
-                             "combined with --init-from or --pretrain-minutes")
+            raise ValueError(
+                "--word2vec starts the embeddings of a model trained from scratch; it cannot be "
+                "combined with --init-from or --pretrain-minutes"
+            )
         if self.augment and self.distill <= 0:
             raise ValueError("--augment needs --distill: the augmented spans are labelled by the teacher only")
         if not 0.0 <= self.token_dropout < 1.0:
             raise ValueError(f"--token-dropout is a probability in [0, 1) (0 = off), got {self.token_dropout}")
         if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"--ema is a decay per step in [0, 1) (0 = off, 0.998 ~ the last 500 steps), "
-                             f"got {self.ema}")
+            raise ValueError(
+                f"--ema is a decay per step in [0, 1) (0 = off, 0.998 ~ the last 500 steps), got {self.ema}"
+            )
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
 
@@ -71,8 +77,9 @@ def start_word_embeddings(model: AlbertForSequenceClassification, tokenizer, tex
     from .word_vectors import word2vec_embeddings
 
     weight = model.albert.embeddings.word_embeddings.weight
-    vectors, seen = word2vec_embeddings(tokenizer, texts, dim=weight.shape[1], std=model.config.initializer_range,
-                                        seed=args.seed, epochs=5, window=5)
+    vectors, seen = word2vec_embeddings(
+        tokenizer, texts, dim=weight.shape[1], std=model.config.initializer_range, seed=args.seed, epochs=5, window=5
+    )
     with torch.no_grad():
         weight[seen] = vectors[seen]
 
@@ -84,36 +91,6 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-@torch.no_grad()
-def predict_logits(model: AlbertForSequenceClassification, encoder: TextEncoder, texts: list[str],
-                   batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    encoded = encoder.encode_batch(texts)
-    ids = [e.input_ids for e in encoded]
-    types = [e.token_type_ids for e in encoded]
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    batches = bucketed_batches([len(x) for x in ids], batch_size, rng=None)
-    for batch, feeds in iterate(batches, ids, types, model.config.pad_token_id):
-        out[batch] = model(**feeds).numpy()
-    return out
-
-
-def classification_metrics(labels: list[int], predictions: np.ndarray) -> dict[str, float]:
-    labels_arr = np.asarray(labels)
-    f1s = []
-    for c in sorted(set(labels) | set(predictions.tolist())):
-        tp = np.sum((predictions == c) & (labels_arr == c))
-        precision = tp / max(1, np.sum(predictions == c))
-        recall = tp / max(1, np.sum(labels_arr == c))
-        f1s.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
-    return {"accuracy": float(np.mean(predictions == labels_arr)), "macro_f1": float(np.mean(f1s))}
-
-
-def log_loss(labels: list[int], logits: np.ndarray) -> float:
-    """Mean negative log-probability of the true labels: it separates models whose accuracies tie on a split."""
-    return F.cross_entropy(torch.from_numpy(logits).double(), torch.as_tensor(labels)).item()
 
 
 @dataclass
@@ -138,8 +115,13 @@ def training_set(texts: list[str], labels: list[int], args: TrainArgs) -> Traini
     soft = np.concatenate([probs] + [p for p in extra_probs if len(p)])
     hard = [1 - args.distill] * len(texts) + [0.0] * len(spans)
     teacher = [args.distill] * len(texts) + [1.0] * len(spans)
-    return TrainingSet(list(texts) + spans, torch.tensor(list(labels) + span_labels), torch.from_numpy(soft),
-                       torch.tensor(hard), torch.tensor(teacher))
+    return TrainingSet(
+        list(texts) + spans,
+        torch.tensor(list(labels) + span_labels),
+        torch.from_numpy(soft),
+        torch.tensor(hard),
+        torch.tensor(teacher),
+    )
 
 
 def batch_loss(logits: torch.Tensor, data: TrainingSet, batch: list[int], args: TrainArgs) -> torch.Tensor:
@@ -165,15 +147,29 @@ def token_dropper(encoder: TextEncoder, pad_id: int, p: float, seed: int) -> Cal
     return drop
 
 
-def train_epoch(model, optimizer, scheduler, encoded, data: TrainingSet, args, rng, epoch, ema=None,
-                corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+def train_epoch(
+    model,
+    optimizer,
+    scheduler,
+    encoded,
+    data: TrainingSet,
+    args,
+    rng,
+    epoch,
+    ema=None,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> float:
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
     batches = bucketed_batches([len(x) for x in ids], args.batch_size, rng)
     losses, seen, start = [], 0, time.perf_counter()
-    bar = tqdm(iterate(batches, ids, types, model.config.pad_token_id), total=len(batches),
-               desc=f"epoch {epoch}", mininterval=2.0)
+    bar = tqdm(
+        iterate(batches, ids, types, model.config.pad_token_id),
+        total=len(batches),
+        desc=f"epoch {epoch}",
+        mininterval=2.0,
+    )
     for batch, feeds in bar:
         if corrupt is not None:
             feeds["input_ids"] = corrupt(feeds["input_ids"])
@@ -201,8 +197,8 @@ def train(args: TrainArgs) -> dict:
     reviews = load_reviews(seed=args.split_seed)
     train_split, dev_split = reviews.train, reviews.dev
     if args.limit:
-        train_split.texts, train_split.labels = train_split.texts[:args.limit], train_split.labels[:args.limit]
-        dev_split.texts, dev_split.labels = dev_split.texts[:args.limit], dev_split.labels[:args.limit]
+        train_split.texts, train_split.labels = train_split.texts[: args.limit], train_split.labels[: args.limit]
+        dev_split.texts, dev_split.labels = dev_split.texts[: args.limit], dev_split.labels[: args.limit]
     unlabelled: list[str] = []  # only read when the vocabulary is learnt here (--init-from brings its own)
     if args.init_from:
         tokenizer, pretrainer = load_pretraining(Path(args.init_from), args)
@@ -220,8 +216,17 @@ def train(args: TrainArgs) -> dict:
         pretrainer = AlbertForPreTraining(config)
         lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
         optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
-        pretrain(pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out,
-                 lr=lr)
+        pretrain(
+            pretrainer,
+            optimizer,
+            encoder,
+            unlabelled,
+            minutes=args.pretrain_minutes,
+            seed=args.seed,
+            out=out,
+            lr=lr,
+            until_step=args.pretrain_steps,
+        )
     if pretrainer is not None:
         model.albert.load_state_dict(pretrainer.albert.state_dict())
     data = training_set(train_split.texts, train_split.labels, args)
@@ -236,7 +241,7 @@ def train(args: TrainArgs) -> dict:
     history, best, stale, start = [], -1.0, 0, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch, ema, corrupt)
-        dev = classification_metrics(dev_split.labels, predict_logits(scored, encoder, dev_split.texts).argmax(1))
+        dev = classification_metrics(dev_split.labels, pytorch_logits(scored, encoder, dev_split.texts).argmax(1))
         history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
         (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
         print(json.dumps(history[-1]))
@@ -253,27 +258,12 @@ def train(args: TrainArgs) -> dict:
 
 def write_summary(out: Path, args: TrainArgs, manifest: dict, history: list, best: float, seconds: float) -> dict:
     """training.json: the recipe (read back by eval/export for max_length and truncation) and the curve so far."""
-    summary = {"args": asdict(args), "data": manifest, "epochs": history, "best_dev_accuracy": best,
-               "train_seconds": seconds}
+    summary = {
+        "args": asdict(args),
+        "data": manifest,
+        "epochs": history,
+        "best_dev_accuracy": best,
+        "train_seconds": seconds,
+    }
     (out / "training.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
-
-
-def evaluate(checkpoint: str | Path, split: str = "test", max_length: int | None = None,
-             truncation: str | None = None, split_seed: int = 13) -> dict:
-    """Accuracy, macro-F1 and log-loss of a checkpoint folder on a split of the reviews."""
-    from .checkpoint import text_settings
-    from .tokenization import load_tokenizer
-
-    if split not in ("train", "dev", "test"):
-        raise ValueError(f"unknown split {split!r}; expected train, dev or test")
-    trained_length, trained_truncation = text_settings(checkpoint)
-    max_length, truncation = max_length or trained_length, truncation or trained_truncation
-    reviews = load_reviews(seed=split_seed)
-    data = getattr(reviews, split)
-    model = load_pretrained(checkpoint)
-    encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
-    logits = predict_logits(model, encoder, data.texts)
-    return {"split": split, "count": len(data), "sha256": reviews.manifest["splits"][split]["sha256"],
-            "max_length": max_length, "truncation": truncation,
-            **classification_metrics(data.labels, logits.argmax(1)), "log_loss": log_loss(data.labels, logits)}

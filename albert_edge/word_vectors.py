@@ -17,8 +17,9 @@ def token_sentences(tokenizer: Tokenizer, texts: list[str]) -> list[list[str]]:
     return [enc.tokens for enc in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
-def word2vec_embeddings(tokenizer: Tokenizer, texts: list[str], dim: int, std: float, seed: int, epochs: int,
-                        window: int) -> tuple[torch.Tensor, torch.Tensor]:
+def word2vec_embeddings(
+    tokenizer: Tokenizer, texts: list[str], dim: int, std: float, seed: int, epochs: int, window: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(V, dim) vectors for the tokenizer's ids, scaled so their std is `std`, and a (V,) mask of the ids
     word2vec saw (the others, specials and unseen pieces, keep the model's own random initialisation).
 
@@ -29,8 +30,9 @@ def word2vec_embeddings(tokenizer: Tokenizer, texts: list[str], dim: int, std: f
     sentences = token_sentences(tokenizer, texts)
     if not any(sentences):
         raise ValueError("word2vec saw none of the vocabulary's tokens; pass non-empty unlabelled texts")
-    w2v = Word2Vec(sentences, vector_size=dim, window=window, min_count=1, sg=1,
-                   negative=10, epochs=epochs, seed=seed, workers=1)
+    w2v = Word2Vec(
+        sentences, vector_size=dim, window=window, min_count=1, sg=1, negative=10, epochs=epochs, seed=seed, workers=1
+    )
     vocab = tokenizer.get_vocab()
     vectors = torch.zeros(len(vocab), dim)
     seen = torch.zeros(len(vocab), dtype=torch.bool)

@@ -19,8 +19,17 @@ import numpy as np
 
 from albert_edge_runtime.bench import describe_machine
 
-from .contenders import (BEST, DEFAULT, OURS, TORCH, albert_base_checkpoint, hf_folder, int8_coverage,
-                         optimum_default_int8, optimum_o1_int8)
+from .contenders import (
+    BEST,
+    DEFAULT,
+    OURS,
+    TORCH,
+    albert_base_checkpoint,
+    hf_folder,
+    int8_coverage,
+    optimum_default_int8,
+    optimum_o1_int8,
+)
 from .fresh import fresh_run
 from .latency import feeds_of_length, interleaved, ort_runner, torch_runner
 from .report import markdown_report, plot, update_readme
@@ -32,9 +41,19 @@ LENGTHS = (16, 32, 64, 128)
 def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) -> Path:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
-    return run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=max_drop, verify_data=verify_data,
-                                    max_length=128, truncation="head+tail", per_channel=False,
-                                    quantize_embeddings=True, command="python -m bench"))
+    return run_export(
+        ExportOptions(
+            checkpoint=checkpoint,
+            out=out,
+            max_drop=max_drop,
+            verify_data=verify_data,
+            max_length=128,
+            truncation="head+tail",
+            per_channel=False,
+            quantize_embeddings=True,
+            command="python -m bench",
+        )
+    )
 
 
 def latency_table(files: dict[str, Path], checkpoint: Path, threads: int, runs: int) -> dict:
@@ -50,9 +69,13 @@ def fresh_table(folders: dict[str, tuple[str, Path]], texts_file: Path, rounds: 
     for _ in range(rounds):
         for name, (kind, path) in folders.items():
             runs[name].append(fresh_run(kind, path, texts_file, 1, 128))
-    return {name: {key: statistics.median(r[key] for r in reports)
-                   for key in ("cold_start_s", "texts_per_s", "peak_rss_mib")} | {"labels": reports[0]["labels"]}
-            for name, reports in runs.items()}
+    return {
+        name: {
+            key: statistics.median(r[key] for r in reports) for key in ("cold_start_s", "texts_per_s", "peak_rss_mib")
+        }
+        | {"labels": reports[0]["labels"]}
+        for name, reports in runs.items()
+    }
 
 
 def stored_bytes(model: Path) -> int:
@@ -60,20 +83,36 @@ def stored_bytes(model: Path) -> int:
     return sum(f.stat().st_size for f in (model, model.with_name(model.name + ".data")) if f.is_file())
 
 
-def measure(name: str, checkpoint: Path, bundle: Path, work: Path, texts: list[str], labels: list[int] | None,
-            args: argparse.Namespace) -> dict:
-    files = {OURS: bundle / "model.onnx", BEST: optimum_o1_int8(checkpoint, work),
-             DEFAULT: optimum_default_int8(checkpoint, work)}
+def measure(
+    name: str,
+    checkpoint: Path,
+    bundle: Path,
+    work: Path,
+    texts: list[str],
+    labels: list[int] | None,
+    args: argparse.Namespace,
+) -> dict:
+    files = {
+        OURS: bundle / "model.onnx",
+        BEST: optimum_o1_int8(checkpoint, work),
+        DEFAULT: optimum_default_int8(checkpoint, work),
+    }
     texts_file = work / "texts.txt"
     texts_file.write_text("\n".join(texts), encoding="utf-8")
-    folders = {OURS: ("ours", bundle), BEST: ("optimum", hf_folder(checkpoint, files[BEST], work / "best")),
-               DEFAULT: ("optimum", hf_folder(checkpoint, files[DEFAULT], work / "default")),
-               TORCH: ("pytorch", hf_folder(checkpoint, None, work / "torch"))}
-    result = {"model": name, "texts": len(texts),
-              "bytes": {k: stored_bytes(p) for k, p in files.items()},
-              "int8_coverage": {k: int8_coverage(p) for k, p in files.items()},
-              "latency": {"1": latency_table(files, checkpoint, 1, args.runs)},
-              "fresh": fresh_table(folders, texts_file, args.rounds)}
+    folders = {
+        OURS: ("ours", bundle),
+        BEST: ("optimum", hf_folder(checkpoint, files[BEST], work / "best")),
+        DEFAULT: ("optimum", hf_folder(checkpoint, files[DEFAULT], work / "default")),
+        TORCH: ("pytorch", hf_folder(checkpoint, None, work / "torch")),
+    }
+    result = {
+        "model": name,
+        "texts": len(texts),
+        "bytes": {k: stored_bytes(p) for k, p in files.items()},
+        "int8_coverage": {k: int8_coverage(p) for k, p in files.items()},
+        "latency": {"1": latency_table(files, checkpoint, 1, args.runs)},
+        "fresh": fresh_table(folders, texts_file, args.rounds),
+    }
     if args.all_cores:
         cores = os.cpu_count() or 1
         result["latency"][str(cores)] = latency_table(files, checkpoint, cores, args.runs)
@@ -102,17 +141,40 @@ def run(args: argparse.Namespace) -> dict:
     results = []
     with tempfile.TemporaryDirectory(prefix="albert-edge-bench-") as tmp:
         work = Path(tmp)
-        results.append(measure(args.name, args.checkpoint, args.bundle, work / "default", test.texts[:args.texts],
-                               test.labels[:args.texts], args))
+        results.append(
+            measure(
+                args.name,
+                args.checkpoint,
+                args.bundle,
+                work / "default",
+                test.texts[: args.texts],
+                test.labels[: args.texts],
+                args,
+            )
+        )
         if args.base:
             base = albert_base_checkpoint(work / "base")
             # random weights: every prediction sits near 0.5, so the accuracy guard has nothing to protect
             bundle = export_ours(base, work / "base_bundle", "random", max_drop=100.0)
-            results.append(measure("albert-base-v2 shape (random weights)", base, bundle, work / "base_run",
-                                   test.texts[:args.base_texts], None, args))
+            results.append(
+                measure(
+                    "albert-base-v2 shape (random weights)",
+                    base,
+                    bundle,
+                    work / "base_run",
+                    test.texts[: args.base_texts],
+                    None,
+                    args,
+                )
+            )
     baseline = tfidf_accuracy() if args.tfidf else None
-    return {"machine": describe_machine(1), "runs": args.runs, "rounds": args.rounds, "results": results,
-            "tfidf_test_accuracy": baseline}
+    return {
+        "machine": describe_machine(1),
+        "runs": args.runs,
+        "rounds": args.rounds,
+        "results": results,
+        "tfidf_test_accuracy": baseline,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

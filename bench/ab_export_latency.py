@@ -23,10 +23,19 @@ from bench.latency import feeds_of_length, interleaved, ort_runner
 
 def export_current(checkpoint: Path, out: Path, labelled: bool) -> Path:
     if not (out / "model.onnx").is_file():
-        run_export(ExportOptions(checkpoint=checkpoint, out=out, max_drop=0.5 if labelled else 100.0,
-                                 verify_data="reviews-dev" if labelled else "random", max_length=128,
-                                 truncation="head+tail", per_channel=False, quantize_embeddings=True,
-                                 command="bench/ab_export_latency.py"))
+        run_export(
+            ExportOptions(
+                checkpoint=checkpoint,
+                out=out,
+                max_drop=0.5 if labelled else 100.0,
+                verify_data="reviews-dev" if labelled else "random",
+                max_length=128,
+                truncation="head+tail",
+                per_channel=False,
+                quantize_embeddings=True,
+                command="bench/ab_export_latency.py",
+            )
+        )
     return out / "model.onnx"
 
 

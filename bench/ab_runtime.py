@@ -3,6 +3,7 @@
     git worktree add /tmp/old-main <commit>
     .venv/bin/python -m bench.ab_runtime /tmp/old-main/runtime runtime [--rounds 5] [--texts 1000]
 
+The child below is its own code, not albert_edge_runtime.memory_probe: it must run against old checkouts too.
 Fresh processes, A B A B ...; each imports `albert_edge_runtime` from the given folder, loads the package's
 default bundle with default options, classifies the first N test reviews one call each and then in one call, and
 reports: cold start (import + load + first prediction), both times, VmHWM, and the logits of the whole test split
@@ -38,8 +39,11 @@ clf.predict(texts[: int(sys.argv[3])])
 batched = time.perf_counter() - start
 peak = peak_rss_mib()  # before the logits below, which hold the whole split at once
 import numpy as np
-from albert_edge_runtime.classifier import predict_logits
-logits = predict_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id, clf.encoder.max_length)
+try:
+    from albert_edge_runtime.classifier import runtime_logits
+except ImportError:  # a checkout from before the rename
+    from albert_edge_runtime.classifier import predict_logits as runtime_logits
+logits = runtime_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id, clf.encoder.max_length)
 np.save(sys.argv[4], logits)
 print(json.dumps({"cold_s": cold, "run_s": run, "batched_s": batched, "peak_mib": peak, "module": clf.__module__}))
 """
@@ -62,17 +66,31 @@ def main() -> None:
         texts.write_text("\n".join(load_reviews().test.texts), encoding="utf-8")
         for _ in range(args.rounds):
             for side, folder in (("A", args.a), ("B", args.b)):
-                out = subprocess.run([sys.executable, "-c", CHILD, str(folder.resolve()), str(texts),
-                                      str(args.texts), str(Path(tmp) / f"{side}.npy")],
-                                     capture_output=True, text=True, check=True, cwd=tmp)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        CHILD,
+                        str(folder.resolve()),
+                        str(texts),
+                        str(args.texts),
+                        str(Path(tmp) / f"{side}.npy"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=tmp,
+                )
                 results[side].append(json.loads(out.stdout))
         diff = float(np.abs(np.load(Path(tmp) / "A.npy") - np.load(Path(tmp) / "B.npy")).max())
     for side in "AB":
         runs = results[side]
-        print(f"{side}: cold start {statistics.median(r['cold_s'] for r in runs):.3f} s, "
-              f"{args.texts} texts one by one {statistics.median(r['run_s'] for r in runs):.3f} s, "
-              f"in one call {statistics.median(r['batched_s'] for r in runs):.3f} s, "
-              f"peak {statistics.median(r['peak_mib'] for r in runs):.1f} MiB ({args.rounds} runs)")
+        print(
+            f"{side}: cold start {statistics.median(r['cold_s'] for r in runs):.3f} s, "
+            f"{args.texts} texts one by one {statistics.median(r['run_s'] for r in runs):.3f} s, "
+            f"in one call {statistics.median(r['batched_s'] for r in runs):.3f} s, "
+            f"peak {statistics.median(r['peak_mib'] for r in runs):.1f} MiB ({args.rounds} runs)"
+        )
     for key, what in (("run_s", "one by one"), ("batched_s", "in one call")):
         ratio = statistics.median(b[key] / a[key] for a, b in zip(results["A"], results["B"]))
         print(f"B / A end-to-end time, {what}: {ratio:.3f} (median of paired rounds)")

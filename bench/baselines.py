@@ -24,11 +24,13 @@ def candidates() -> dict:
     return {
         "char 1-3 TF-IDF + LogisticRegression (C=1)": tfidf_pipeline(1.0),
         "char 1-3 TF-IDF + LogisticRegression (C=10, teacher of --teacher char)": tfidf_pipeline(10.0),
-        "char 1-4 TF-IDF + LogisticRegression (C=10)": make_pipeline(char(1, 4),
-                                                                     LogisticRegression(C=10, max_iter=2000)),
+        "char 1-4 TF-IDF + LogisticRegression (C=10)": make_pipeline(
+            char(1, 4), LogisticRegression(C=10, max_iter=2000)
+        ),
         "char 1-3 TF-IDF + LinearSVC (C=1)": make_pipeline(char(1, 3), LinearSVC(C=1)),
-        "char 1-3 + jieba words 1-2 TF-IDF + LogisticRegression (C=10, teacher of --teacher char+words)":
-            char_and_words_pipeline(10.0),
+        "char 1-3 + jieba words 1-2 TF-IDF + LogisticRegression (C=10, teacher of --teacher char+words)": (
+            char_and_words_pipeline(10.0)
+        ),
     }
 
 
@@ -37,11 +39,13 @@ def main() -> None:
     rows = {}
     for name, model in candidates().items():
         model.fit(reviews.train.texts, reviews.train.labels)
-        rows[name] = {split: classification_metrics(getattr(reviews, split).labels,
-                                                    np.asarray(model.predict(getattr(reviews, split).texts)))
-                      for split in ("dev", "test")}
-        print(f"{name}: dev {rows[name]['dev']['accuracy']:.2%}, test {rows[name]['test']['accuracy']:.2%}",
-              flush=True)
+        rows[name] = {
+            split: classification_metrics(
+                getattr(reviews, split).labels, np.asarray(model.predict(getattr(reviews, split).texts))
+            )
+            for split in ("dev", "test")
+        }
+        print(f"{name}: dev {rows[name]['dev']['accuracy']:.2%}, test {rows[name]['test']['accuracy']:.2%}", flush=True)
     print(json.dumps(rows, indent=2))
 
 

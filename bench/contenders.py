@@ -24,17 +24,24 @@ def optimum_o1_int8(checkpoint: Path, work: Path) -> Path:
     from optimum.onnxruntime.configuration import AutoQuantizationConfig, OptimizationConfig
 
     model = ORTModelForSequenceClassification.from_pretrained(checkpoint, export=True)
-    ORTOptimizer.from_pretrained(model).optimize(save_dir=work / "o1",
-                                                 optimization_config=OptimizationConfig(optimization_level=1))
+    ORTOptimizer.from_pretrained(model).optimize(
+        save_dir=work / "o1", optimization_config=OptimizationConfig(optimization_level=1)
+    )
     preset = AutoQuantizationConfig.arm64(is_static=False, per_channel=False)
     out = work / "optimum_o1_int8.onnx"
-    quantize_dynamic(work / "o1" / "model_optimized.onnx", out,
-                     op_types_to_quantize=[getattr(op, "value", op) for op in preset.operators_to_quantize],
-                     per_channel=preset.per_channel, reduce_range=preset.reduce_range,
-                     weight_type=QuantType.QUInt8 if preset.weights_dtype.name == "QUInt8" else QuantType.QInt8,
-                     extra_options={"WeightSymmetric": preset.weights_symmetric,
-                                    "ActivationSymmetric": preset.activations_symmetric,
-                                    "DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        work / "o1" / "model_optimized.onnx",
+        out,
+        op_types_to_quantize=[getattr(op, "value", op) for op in preset.operators_to_quantize],
+        per_channel=preset.per_channel,
+        reduce_range=preset.reduce_range,
+        weight_type=QuantType.QUInt8 if preset.weights_dtype.name == "QUInt8" else QuantType.QInt8,
+        extra_options={
+            "WeightSymmetric": preset.weights_symmetric,
+            "ActivationSymmetric": preset.activations_symmetric,
+            "DefaultTensorType": onnx.TensorProto.FLOAT,
+        },
+    )
     shutil.rmtree(work / "o1", ignore_errors=True)
     return out
 
@@ -46,8 +53,15 @@ def albert_base_checkpoint(folder: Path) -> Path:
 
     from albert_edge.tokenization import build_chinese_wordpiece, save_tokenizer
 
-    config = transformers.AlbertConfig(vocab_size=30000, embedding_size=128, hidden_size=768, num_hidden_layers=12,
-                                       num_attention_heads=12, intermediate_size=3072, hidden_act="gelu_new")
+    config = transformers.AlbertConfig(
+        vocab_size=30000,
+        embedding_size=128,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        hidden_act="gelu_new",
+    )
     torch.manual_seed(0)
     transformers.AlbertForSequenceClassification(config).save_pretrained(folder)
     save_tokenizer(build_chinese_wordpiece(["这个产品很好", "质量太差了"] * 5, vocab_size=100, min_frequency=1), folder)
@@ -62,8 +76,10 @@ def optimum_default_int8(checkpoint: Path, work: Path) -> Path:
 
     main_export(str(checkpoint), output=work / "optimum_export", task="text-classification")
     quantizer = ORTQuantizer.from_pretrained(work / "optimum_export")
-    quantizer.quantize(save_dir=work / "optimum_default",
-                       quantization_config=AutoQuantizationConfig.arm64(is_static=False, per_channel=False))
+    quantizer.quantize(
+        save_dir=work / "optimum_default",
+        quantization_config=AutoQuantizationConfig.arm64(is_static=False, per_channel=False),
+    )
     out = work / "optimum_default_int8.onnx"
     shutil.move(work / "optimum_default" / "model_quantized.onnx", out)
     shutil.rmtree(work / "optimum_export", ignore_errors=True)
@@ -79,8 +95,14 @@ def hf_folder(checkpoint: Path, onnx_file: Path | None, folder: Path) -> Path:
     for name in ("config.json", "model.safetensors"):
         if (checkpoint / name).exists():
             shutil.copyfile(checkpoint / name, folder / name)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(checkpoint / "tokenizer.json"), unk_token="[UNK]",
-                                        pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(checkpoint / "tokenizer.json"),
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     tokenizer.save_pretrained(folder)
     if onnx_file is not None:
         shutil.copyfile(onnx_file, folder / "model.onnx")

@@ -53,15 +53,18 @@ def child(kind: str, path: str, texts_file: str, threads: int, max_length: int, 
     start = time.perf_counter()
     labels = predict(texts)
     seconds = time.perf_counter() - start
-    return {"cold_start_s": cold, "texts_per_s": len(texts) / seconds, "peak_rss_mib": peak_rss_mib(),
-            "labels": labels}
+    return {"cold_start_s": cold, "texts_per_s": len(texts) / seconds, "peak_rss_mib": peak_rss_mib(), "labels": labels}
 
 
 def fresh_run(kind: str, path: Path, texts_file: Path, threads: int, max_length: int) -> dict:
     """Run `child` in a new interpreter and return its report."""
     args = [kind, str(path), str(texts_file), str(threads), str(max_length)]
-    done = subprocess.run([sys.executable, "-m", "bench.fresh", *args, repr(time.time())], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.fresh", *args, repr(time.time())],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} contender failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

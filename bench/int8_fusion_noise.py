@@ -28,22 +28,27 @@ def main() -> None:
     args = parser.parse_args()
     from albert_edge.data import load_reviews
     from albert_edge_runtime import SentimentClassifier
-    from albert_edge_runtime.classifier import predict_logits
-    from albert_edge_runtime.session import SessionOptions, make_session
+    from albert_edge_runtime.classifier import runtime_logits
+    from albert_edge_runtime.session import RuntimeOptions, make_session
 
     clf = SentimentClassifier.load()  # its tokenizer and settings equal the old bundle's
-    rows = clf.encoder.encode_batch(load_reviews().test.texts[:args.texts])
+    rows = clf.encoder.encode_batch(load_reviews().test.texts[: args.texts])
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.onnx"
-        model.write_bytes(subprocess.run(["git", "show", f"{args.commit}:{BUNDLE}/model.onnx"], cwd=ROOT,
-                                         check=True, capture_output=True).stdout)
+        model.write_bytes(
+            subprocess.run(
+                ["git", "show", f"{args.commit}:{BUNDLE}/model.onnx"], cwd=ROOT, check=True, capture_output=True
+            ).stdout
+        )
         logits = {}
         for level in ("all", "disable"):
-            session = make_session(str(model), SessionOptions(optimization=level))
-            logits[level] = np.concatenate([predict_logits(session, [r], clf.pad_id, 128) for r in rows])
+            session = make_session(str(model), RuntimeOptions(optimization=level))
+            logits[level] = np.concatenate([runtime_logits(session, [r], clf.pad_id, 128) for r in rows])
     per_text = np.abs(logits["all"] - logits["disable"]).max(axis=1)
-    print(f"INT8 default model, fusions on vs off, {len(rows)} texts one per run: max {per_text.max():.1e}, "
-          f"median {np.median(per_text):.1e}, texts over 1e-3: {int((per_text > 1e-3).sum())}")
+    print(
+        f"INT8 default model, fusions on vs off, {len(rows)} texts one per run: max {per_text.max():.1e}, "
+        f"median {np.median(per_text):.1e}, texts over 1e-3: {int((per_text > 1e-3).sum())}"
+    )
 
 
 if __name__ == "__main__":

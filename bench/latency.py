@@ -50,10 +50,9 @@ def interleaved(runners: dict[str, Callable], feeds: dict, runs: int, warmup: in
     for i in range(runs):
         # Rotate the order every round: whoever runs right after PyTorch finds the caches cold, and a fixed order
         # would charge that to one contender (measured: ours 1.12x optimum at seq 16 in fixed order, 0.98x rotated).
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             run = runners[name]
             start = time.perf_counter()
             run(feeds)
             samples[name].append((time.perf_counter() - start) * 1000.0)
-    return {name: {"p50_ms": float(np.median(s)), "p90_ms": float(np.percentile(s, 90))}
-            for name, s in samples.items()}
+    return {name: {"p50_ms": float(np.median(s)), "p90_ms": float(np.percentile(s, 90))} for name, s in samples.items()}

@@ -42,15 +42,19 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "texts-default.txt").write_text("\n".join(load_reviews().test.texts[:1000]), encoding="utf-8")
-    cases = {"default bundle": (None, args.work / "texts-default.txt"),
-             "albert-base shape, 30k vocabulary": (base_bundle(args.work), args.work / "texts-base.txt")}
+    cases = {
+        "default bundle": (None, args.work / "texts-default.txt"),
+        "albert-base shape, 30k vocabulary": (base_bundle(args.work), args.work / "texts-base.txt"),
+    }
     for name, (bundle, texts) in cases.items():
         for tune in (False, True):
             runs = [measure(bundle, texts, tune_malloc=tune) for _ in range(args.rounds)]
-            print(f"{name}{' + tune_glibc_malloc' if tune else ''}: peak "
-                  f"{' / '.join(str(r['peak_mib']) for r in runs)} MiB, floor "
-                  f"{' / '.join(str(r['floor_mib']) for r in runs)}, added "
-                  f"{' / '.join(str(r['added_mib']) for r in runs)}")
+            print(
+                f"{name}{' + tune_glibc_malloc' if tune else ''}: peak "
+                f"{' / '.join(str(r['peak_mib']) for r in runs)} MiB, floor "
+                f"{' / '.join(str(r['floor_mib']) for r in runs)}, added "
+                f"{' / '.join(str(r['added_mib']) for r in runs)}"
+            )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-LEVERS = {"as shipped": {}, "glibc malloc tuned": {"tune_malloc": True},
-          "pre-packing off": {"prepacking": False}, "arena off": {"arena": False}}
+LEVERS = {
+    "as shipped": {},
+    "glibc malloc tuned": {"tune_malloc": True},
+    "pre-packing off": {"prepacking": False},
+    "arena off": {"arena": False},
+}
 
 
 def main() -> None:
@@ -28,11 +32,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         texts = Path(tmp) / "texts.txt"
-        texts.write_text("\n".join(load_reviews().test.texts[:args.texts]), encoding="utf-8")
+        texts.write_text("\n".join(load_reviews().test.texts[: args.texts]), encoding="utf-8")
         for name, lever in LEVERS.items():
             runs = [measure(args.bundle, texts, **lever) for _ in range(args.rounds)]
-            print(f"{name:20s}: peak {' / '.join(str(r['peak_mib']) for r in runs)} MiB "
-                  f"(floor {' / '.join(str(r['floor_mib']) for r in runs)})")
+            print(
+                f"{name:20s}: peak {' / '.join(str(r['peak_mib']) for r in runs)} MiB "
+                f"(floor {' / '.join(str(r['floor_mib']) for r in runs)})"
+            )
 
 
 if __name__ == "__main__":

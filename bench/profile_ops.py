@@ -1,6 +1,6 @@
 """Where a model's batch-1 time goes: onnxruntime's profiler, kernel time summed per op type, 1 thread.
 
-    .venv/bin/python -m bench.profile_ops runtime/albert_edge_runtime/default_bundle/model.onnx --length 128
+.venv/bin/python -m bench.profile_ops runtime/albert_edge_runtime/default_bundle/model.onnx --length 128
 """
 
 from __future__ import annotations

@@ -41,25 +41,38 @@ def headline(result: dict, tfidf: float | None) -> list[str]:
     ]
     if "accuracy" in result and tfidf is not None:
         acc = result["accuracy"][OURS]
-        rows.append(f"| {m} | test accuracy, ours vs char TF-IDF + LR | {acc:.2%} vs {tfidf:.2%} | above TF-IDF | "
-                    f"{_met(acc > tfidf)} |")
+        rows.append(
+            f"| {m} | test accuracy, ours vs char TF-IDF + LR | {acc:.2%} vs {tfidf:.2%} | above TF-IDF | "
+            f"{_met(acc > tfidf)} |"
+        )
     return rows
 
 
 def detail(result: dict) -> list[str]:
     size, cov, fresh = result["bytes"], result["int8_coverage"], result["fresh"]
-    lines = [f"### {result['model']}", "",
-             "| | " + " | ".join(CONTENDERS) + " |", "|---|" + "---:|" * len(CONTENDERS),
-             "| file MB | " + " | ".join(f"{size[c] / 1e6:.2f}" if c in size else "-" for c in CONTENDERS) + " |",
-             "| INT8 share of weights | " + " | ".join(f"{cov[c]:.1%}" if c in cov else "-" for c in CONTENDERS) + " |"]
+    lines = [
+        f"### {result['model']}",
+        "",
+        "| | " + " | ".join(CONTENDERS) + " |",
+        "|---|" + "---:|" * len(CONTENDERS),
+        "| file MB | " + " | ".join(f"{size[c] / 1e6:.2f}" if c in size else "-" for c in CONTENDERS) + " |",
+        "| INT8 share of weights | " + " | ".join(f"{cov[c]:.1%}" if c in cov else "-" for c in CONTENDERS) + " |",
+    ]
     for threads, table in result["latency"].items():
         for n, row in table.items():
-            lines.append(f"| p50 / p90 ms, seq {n}, {threads} thread(s) | "
-                         + " | ".join(f"{row[c]['p50_ms']:.2f} / {row[c]['p90_ms']:.2f}" for c in CONTENDERS) + " |")
-    lines += [f"| {label} | " + " | ".join(fmt.format(fresh[c][key]) for c in CONTENDERS) + " |"
-              for label, key, fmt in (("throughput, texts/s (fresh process)", "texts_per_s", "{:.0f}"),
-                                      ("peak RSS MiB (fresh process)", "peak_rss_mib", "{:.0f}"),
-                                      ("cold start s", "cold_start_s", "{:.2f}"))]
+            lines.append(
+                f"| p50 / p90 ms, seq {n}, {threads} thread(s) | "
+                + " | ".join(f"{row[c]['p50_ms']:.2f} / {row[c]['p90_ms']:.2f}" for c in CONTENDERS)
+                + " |"
+            )
+    lines += [
+        f"| {label} | " + " | ".join(fmt.format(fresh[c][key]) for c in CONTENDERS) + " |"
+        for label, key, fmt in (
+            ("throughput, texts/s (fresh process)", "texts_per_s", "{:.0f}"),
+            ("peak RSS MiB (fresh process)", "peak_rss_mib", "{:.0f}"),
+            ("cold start s", "cold_start_s", "{:.2f}"),
+        )
+    ]
     if "accuracy" in result:
         lines.append("| test accuracy | " + " | ".join(f"{result['accuracy'][c]:.2%}" for c in CONTENDERS) + " |")
     return lines
@@ -68,11 +81,15 @@ def detail(result: dict) -> list[str]:
 def markdown_report(report: dict) -> str:
     machine = report["machine"]
     flags = ", ".join(machine.get("int8_cpu_flags", [])) or "none"
-    lines = [f"Measured by `python -m bench` on {machine.get('cpu', '?')} ({machine.get('cores', '?')} "
-             f"cores, {machine.get('arch', '?')}, INT8 flags: {flags}), "
-             f"onnxruntime {machine.get('onnxruntime', '?')}. Latency: interleaved, medians of {report['runs']} runs "
-             f"after warm-up; fresh-process figures: medians of {report['rounds']} rounds on real test reviews.", "",
-             "| model | figure | measured | goal | met |", "|---|---|---|---|---|"]
+    lines = [
+        f"Measured by `python -m bench` on {machine.get('cpu', '?')} ({machine.get('cores', '?')} "
+        f"cores, {machine.get('arch', '?')}, INT8 flags: {flags}), "
+        f"onnxruntime {machine.get('onnxruntime', '?')}. Latency: interleaved, medians of {report['runs']} runs "
+        f"after warm-up; fresh-process figures: medians of {report['rounds']} rounds on real test reviews.",
+        "",
+        "| model | figure | measured | goal | met |",
+        "|---|---|---|---|---|",
+    ]
     for result in report["results"]:
         lines += headline(result, report.get("tfidf_test_accuracy"))
     for result in report["results"]:
@@ -93,8 +110,13 @@ def plot(report: dict, out: Path) -> None:
         lengths = [int(n) for n in table]
         for c in CONTENDERS:
             ax.plot(lengths, [table[str(n)][c]["p50_ms"] for n in lengths], marker="o", label=c)
-        ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)", ylabel="p50 latency, ms (1 thread)",
-               title=result["model"])
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="sequence length (tokens)",
+            ylabel="p50 latency, ms (1 thread)",
+            title=result["model"],
+        )
         ax.set_xticks(lengths, [str(n) for n in lengths])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # log-scale minor labels overlap ours
         ax.legend()
@@ -102,9 +124,11 @@ def plot(report: dict, out: Path) -> None:
     fig.savefig(out / "latency.png", dpi=110)
     plt.close(fig)
     first = results[0]
-    panels = [("file size, MB", {c: first["bytes"][c] / 1e6 for c in first["bytes"]}),
-              ("peak RSS, MiB", {c: first["fresh"][c]["peak_rss_mib"] for c in CONTENDERS}),
-              ("throughput, texts/s", {c: first["fresh"][c]["texts_per_s"] for c in CONTENDERS})]
+    panels = [
+        ("file size, MB", {c: first["bytes"][c] / 1e6 for c in first["bytes"]}),
+        ("peak RSS, MiB", {c: first["fresh"][c]["peak_rss_mib"] for c in CONTENDERS}),
+        ("throughput, texts/s", {c: first["fresh"][c]["texts_per_s"] for c in CONTENDERS}),
+    ]
     if "accuracy" in first:
         accuracy = {c: 100 * first["accuracy"][c] for c in CONTENDERS}
         if report.get("tfidf_test_accuracy") is not None:
@@ -128,7 +152,11 @@ def update_readme(readme: Path, markdown: str) -> None:
     if README_START not in text or README_END not in text:
         return
     table = markdown.split("\n\n###")[0]
-    block = f"{README_START}\n{table}\n\nDetails: `bench/results/report.md`; plots: `bench/results/latency.png`, " \
-            f"`bench/results/summary.png`.\n{README_END}"
-    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
-                             flags=re.S), encoding="utf-8")
+    block = (
+        f"{README_START}\n{table}\n\nDetails: `bench/results/report.md`; plots: `bench/results/latency.png`, "
+        f"`bench/results/summary.png`.\n{README_END}"
+    )
+    readme.write_text(
+        re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text, flags=re.S),
+        encoding="utf-8",
+    )

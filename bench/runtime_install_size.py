@@ -18,8 +18,9 @@ RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
 
 def install_size(target: Path, spec: str) -> tuple[float, list[str]]:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", str(target),
-                    spec], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", str(target), spec], check=True
+    )
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     dists = sorted(d.name.split("-")[0] for d in target.glob("*.dist-info"))
     return size / 1e6, dists
@@ -33,8 +34,9 @@ def main() -> None:
         for extra in ["", *filter(None, args.extras.split(","))]:
             spec = f"{RUNTIME}[{extra}]" if extra else str(RUNTIME)
             size, dists = install_size(Path(tmp) / (extra or "core"), spec)
-            print(f"runtime{f'[{extra}]' if extra else ''}: {size:.0f} MB, {len(dists)} distributions: "
-                  f"{', '.join(dists)}")
+            print(
+                f"runtime{f'[{extra}]' if extra else ''}: {size:.0f} MB, {len(dists)} distributions: {', '.join(dists)}"
+            )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ def main() -> None:
     to_batched = [abs(a["score"] - batched[a["text"]].score) for a in answers]
     to_alone = [abs(a["score"] - alone[a["text"]].score) for a in answers]
     flips = sum(a["label"] != batched[a["text"]].label for a in answers)
-    print(f"{len(to_batched)} answers, {flips} label flips vs batched predict; max |score difference| "
-          f"{max(to_batched):.4f} vs batched predict ({sum(d == 0 for d in to_batched)} exactly equal), "
-          f"{max(to_alone):.4f} vs predict([text]) ({sum(d == 0 for d in to_alone)} exactly equal)")
+    print(
+        f"{len(to_batched)} answers, {flips} label flips vs batched predict; max |score difference| "
+        f"{max(to_batched):.4f} vs batched predict ({sum(d == 0 for d in to_batched)} exactly equal), "
+        f"{max(to_alone):.4f} vs predict([text]) ({sum(d == 0 for d in to_alone)} exactly equal)"
+    )
 
 
 if __name__ == "__main__":

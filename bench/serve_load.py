@@ -25,8 +25,12 @@ from contextlib import contextmanager
 
 
 def post_json(conn: http.client.HTTPConnection, path: str, payload: object) -> tuple[int, dict]:
-    conn.request("POST", path, body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                 headers={"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        path,
+        body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+    )
     response = conn.getresponse()
     return response.status, json.loads(response.read())
 
@@ -65,12 +69,17 @@ def load(url: str, texts: list[str], clients: int, requests_per_client: int) -> 
         t.join()
     seconds = time.perf_counter() - start
     ordered = sorted(latencies)
-    return {"clients": clients, "requests": clients * requests_per_client, "answered": len(answers),
-            "errors": errors[:10], "seconds": round(seconds, 2),
-            "requests_per_s": round(len(answers) / seconds, 1),
-            "p50_ms": round(statistics.median(ordered) * 1000, 2),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
-            "answers": answers}
+    return {
+        "clients": clients,
+        "requests": clients * requests_per_client,
+        "answered": len(answers),
+        "errors": errors[:10],
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(answers) / seconds, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
+        "answers": answers,
+    }
 
 
 def free_port() -> int:
@@ -83,8 +92,12 @@ def free_port() -> int:
 def running_server(*extra: str, timeout: float = 60.0):
     """Start `albert-edge-run serve` on a free loopback port; yields (url, process). Stopped on exit."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "albert_edge_runtime", "serve", "--port", str(port), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "albert_edge_runtime", "serve", "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

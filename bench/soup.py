@@ -24,8 +24,10 @@ def main(out: Path, runs: list[Path]) -> None:
         raise SystemExit("the runs have different parameters; average only runs of one shape")
     shutil.copytree(runs[0], out, dirs_exist_ok=True)
     average = {name: sum(state[name].double() for state in states) / len(states) for name in states[0]}
-    save_file({name: value.to(states[0][name].dtype).contiguous() for name, value in average.items()},
-              out / "model.safetensors")
+    save_file(
+        {name: value.to(states[0][name].dtype).contiguous() for name, value in average.items()},
+        out / "model.safetensors",
+    )
 
 
 if __name__ == "__main__":

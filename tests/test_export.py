@@ -26,8 +26,14 @@ def test_int8_graph_cannot_fool_the_check(exported):
     verify = manifest["metrics"]["verify"]
     assert verify["fp32_accuracy"] == 1.0 and verify["count"] == 100  # written by verify, from the labelled file
     assert manifest["labels"] == ["negative", "positive"] and manifest["truncation"] == "head+tail"
-    assert set(manifest["files"]) == {"model.onnx", "model.onnx.data", "tokenizer.json", "config.json",
-                                      "tokenizer_config.json", "special_tokens_map.json"}
+    assert set(manifest["files"]) == {
+        "model.onnx",
+        "model.onnx.data",
+        "tokenizer.json",
+        "config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    }
     assert manifest["model_data"] == ["model.onnx.data"] and manifest["load_optimization"] == "disable"
     assert manifest["problem_type"] == "single_label_classification"
 
@@ -65,10 +71,12 @@ def test_residual_add_written_as_sum_only_before_layer_norm():
         return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1, 4])
 
     gamma = onnx.numpy_helper.from_array(np.ones(4, np.float32), "gamma")
-    nodes = [helper.make_node("Add", ["x", "skip"], ["residual"]),
-             helper.make_node("LayerNormalization", ["residual", "gamma"], ["normed"]),
-             helper.make_node("Add", ["normed", "gamma"], ["biased"]),  # weight input: not a residual
-             helper.make_node("Add", ["biased", "x"], ["y"])]  # feeds the output, not a LayerNorm
+    nodes = [
+        helper.make_node("Add", ["x", "skip"], ["residual"]),
+        helper.make_node("LayerNormalization", ["residual", "gamma"], ["normed"]),
+        helper.make_node("Add", ["normed", "gamma"], ["biased"]),  # weight input: not a residual
+        helper.make_node("Add", ["biased", "x"], ["y"]),
+    ]  # feeds the output, not a LayerNorm
     model = helper.make_model(helper.make_graph(nodes, "g", [value("x"), value("skip")], [value("y")], [gamma]))
     assert residual_adds_as_sum(model) == 1
     assert [n.op_type for n in model.graph.node] == ["Sum", "LayerNormalization", "Add", "Add"]
@@ -79,8 +87,11 @@ def test_coverage_flags_fp32_weights_and_duplicates():
     w2 = onnx.numpy_helper.from_array(np.ones((200, 200), np.float32), "w2")
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("MatMul", ["x", "w"], ["y"]), onnx.helper.make_node("MatMul", ["y", "w2"], ["z"])],
-        "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 200])],
-        [onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [1, 200])], [w, w2])
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 200])],
+        [onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [1, 200])],
+        [w, w2],
+    )
     model = onnx.helper.make_model(graph)
     check = coverage(model)
     assert check.fp32_weights == ["w", "w2"] and check.duplicate_initializers == [("w", "w2")]
@@ -128,9 +139,18 @@ def test_hf_checkpoint_exports_without_code_changes(tmp_path):
     model = hf_model(vocab_size=60, num_hidden_layers=6)
     model.save_pretrained(tmp_path / "hf")
     (tmp_path / "c.txt").write_text("\n".join(["albert shares weights", "small fast model on a pi"] * 20))
-    spm.SentencePieceTrainer.train(input=str(tmp_path / "c.txt"), model_prefix=str(tmp_path / "hf" / "spiece"),
-                                   vocab_size=40, hard_vocab_limit=False, pad_id=0, unk_id=1, bos_id=-1,
-                                   eos_id=-1, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        input=str(tmp_path / "c.txt"),
+        model_prefix=str(tmp_path / "hf" / "spiece"),
+        vocab_size=40,
+        hard_vocab_limit=False,
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        minloglevel=2,
+    )
     bundle = run_export(options(tmp_path / "hf", tmp_path / "bundle", max_drop=100.0))
     assert json.loads((bundle / "manifest.json").read_text())["metrics"]["fp32_vs_pytorch_max_abs"] <= 1e-4
 
@@ -147,8 +167,7 @@ def test_albert_base_shape_int8_size_and_memory(tmp_path):
 
     ckpt = base_checkpoint(tmp_path / "base")
     (tmp_path / "texts.txt").write_text("\n".join(vocabulary_texts(ckpt, 20, seed=1)), encoding="utf-8")
-    bundle = run_export(options(ckpt, tmp_path / "bundle", verify_data=str(tmp_path / "texts.txt"),
-                                max_drop=100.0))
+    bundle = run_export(options(ckpt, tmp_path / "bundle", verify_data=str(tmp_path / "texts.txt"), max_drop=100.0))
     manifest = json.loads((bundle / "manifest.json").read_text())
     size = sum((bundle / name).stat().st_size for name in [manifest["model"], *manifest["model_data"]])
     assert size == manifest["metrics"]["model_bytes"] and size <= 11_800_000, size
@@ -162,8 +181,9 @@ def test_albert_base_shape_int8_size_and_memory(tmp_path):
 
 def test_cli_guard_and_corrupt_checkpoint_leave_nothing(tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
-    result = cli("export", ckpt, "--out", tmp_path / "b", "--max-drop", "-1", "--fallback-limit", "0",
-                 "--verify-data", "random")
+    result = cli(
+        "export", ckpt, "--out", tmp_path / "b", "--max-drop", "-1", "--fallback-limit", "0", "--verify-data", "random"
+    )
     assert result.returncode == 1 and "INT8 loses" in result.stderr and "raise --max-drop" in result.stderr
     (ckpt / "model.safetensors").write_bytes(b"broken")
     result = cli("export", ckpt, "--out", tmp_path / "b")
@@ -179,7 +199,7 @@ def test_output_under_a_file_is_refused(tmp_path):
 
 
 def test_chinese_bert_vocab_txt_checkpoint_exports(tmp_path):
-    from albert_edge.tokenization import write_vocab_txt, load_tokenizer
+    from albert_edge.tokenization import load_tokenizer, write_vocab_txt
 
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     write_vocab_txt(load_tokenizer(ckpt), ckpt)
@@ -197,30 +217,49 @@ def test_run_time_reshape_targets_become_constants():
 
     from albert_edge_export.graph import constant_reshapes
 
-    const = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
-             [("i0", 0), ("i1", 1), ("heads", [2]), ("size", [3]), ("axis0", [0])]]
-    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
-             helper.make_node("Gather", ["shape", "i0"], ["b"]), helper.make_node("Gather", ["shape", "i1"], ["t"]),
-             helper.make_node("Unsqueeze", ["b", "axis0"], ["b1"]),
-             helper.make_node("Unsqueeze", ["t", "axis0"], ["t1"]),
-             helper.make_node("Concat", ["b1", "t1", "heads", "size"], ["target"], axis=0),
-             helper.make_node("Reshape", ["x", "target"], ["y"]),  # (B, T, 6) -> (B, T, 2, 3)
-             helper.make_node("Reshape", ["x", "free"], ["z"])]  # target fed at run time: cannot be known
-    model = helper.make_model(helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 6]),
-                     helper.make_tensor_value_info("free", TensorProto.INT64, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", 2, 3]),
-         helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], const),
-        opset_imports=[helper.make_opsetid("", 17)])
+    const = [
+        numpy_helper.from_array(np.array(v, np.int64), n)
+        for n, v in [("i0", 0), ("i1", 1), ("heads", [2]), ("size", [3]), ("axis0", [0])]
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["b"]),
+        helper.make_node("Gather", ["shape", "i1"], ["t"]),
+        helper.make_node("Unsqueeze", ["b", "axis0"], ["b1"]),
+        helper.make_node("Unsqueeze", ["t", "axis0"], ["t1"]),
+        helper.make_node("Concat", ["b1", "t1", "heads", "size"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),  # (B, T, 6) -> (B, T, 2, 3)
+        helper.make_node("Reshape", ["x", "free"], ["z"]),
+    ]  # target fed at run time: cannot be known
+    model = helper.make_model(
+        helper.make_graph(
+            nodes,
+            "g",
+            [
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 6]),
+                helper.make_tensor_value_info("free", TensorProto.INT64, [2]),
+            ],
+            [
+                helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", 2, 3]),
+                helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+            ],
+            const,
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     before = model.SerializeToString()
     assert constant_reshapes(model) == 1
     targets = {i.name: numpy_helper.to_array(i).tolist() for i in model.graph.initializer}
     assert [n.op_type for n in model.graph.node] == ["Reshape", "Reshape"] and [0, 0, 2, 3] in targets.values()
     for shape in [(1, 5, 6), (3, 2, 6)]:  # other batch sizes and lengths than any seen while rewriting
-        feeds = {"x": np.random.default_rng(0).normal(size=shape).astype(np.float32),
-                 "free": np.array([shape[0] * shape[1], 6], np.int64)}
-        old, new = (ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, feeds)
-                    for m in (before, model.SerializeToString()))
+        feeds = {
+            "x": np.random.default_rng(0).normal(size=shape).astype(np.float32),
+            "free": np.array([shape[0] * shape[1], 6], np.int64),
+        }
+        old, new = (
+            ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, feeds)
+            for m in (before, model.SerializeToString())
+        )
         for a, b in zip(old, new):
             np.testing.assert_array_equal(a, b)
 

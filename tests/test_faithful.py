@@ -18,8 +18,17 @@ LONG = " ".join(reviews(40, seed=9)[0])  # far over the 64 positions: truncated
 def export(folder, out, weights="int8", **overrides):
     """The options `albert-edge export FOLDER --out OUT` picks for a foreign checkpoint."""
     max_length, truncation = text_settings(folder)
-    options = dict(checkpoint=folder, out=out, max_drop=5.0, verify_data="random", max_length=max_length,
-                   truncation=truncation, per_channel=False, quantize_embeddings=True, weights=weights)
+    options = dict(
+        checkpoint=folder,
+        out=out,
+        max_drop=5.0,
+        verify_data="random",
+        max_length=max_length,
+        truncation=truncation,
+        per_channel=False,
+        quantize_embeddings=True,
+        weights=weights,
+    )
     return run_export(ExportOptions(**{**options, **overrides}))
 
 
@@ -33,8 +42,14 @@ def pipeline_outputs(folder, items, problem_type, batch_size=1):
 
     labels = AutoConfig.from_pretrained(str(folder)).id2label
     function = "none" if problem_type == "regression" else None
-    pipe = pipeline("text-classification", model=str(folder), tokenizer=str(folder), top_k=None,
-                    function_to_apply=function, device="cpu")
+    pipe = pipeline(
+        "text-classification",
+        model=str(folder),
+        tokenizer=str(folder),
+        top_k=None,
+        function_to_apply=function,
+        device="cpu",
+    )
     answers = pipe(items, batch_size=batch_size, truncation=True, max_length=64)
     order = [labels[i] for i in range(len(labels))]
     return np.array([[next(a["score"] for a in row if a["label"] == name) for name in order] for row in answers])
@@ -53,8 +68,9 @@ def assert_like_transformers(folder, bundle, problem_type, tolerance):
     items = texts()
     clf, alone, together = runtime_outputs(bundle, items)
     reference = AutoTokenizer.from_pretrained(str(folder))
-    assert [e.input_ids for e in clf.encoder.encode_batch(items)] == \
-        [reference(t, truncation=True, max_length=64)["input_ids"] for t in items]
+    assert [e.input_ids for e in clf.encoder.encode_batch(items)] == [
+        reference(t, truncation=True, max_length=64)["input_ids"] for t in items
+    ]
     for batch_size in (1, 8):
         expected = pipeline_outputs(folder, items, problem_type, batch_size)
         assert np.abs(alone - expected).max() <= tolerance
@@ -114,13 +130,15 @@ def test_old_bundle_with_padding_state_is_neutralised(english, tmp_path):
     (old / "manifest.json").write_text(json.dumps(manifest))
     clf = SentimentClassifier.load(old)
     assert clf.predict(["great", LONG])[0].probabilities == pytest.approx(
-        clf.predict(["great"])[0].probabilities, abs=1e-5)
+        clf.predict(["great"])[0].probabilities, abs=1e-5
+    )
 
 
 def test_async_batcher_and_serve_do_not_mix_clients(english):
+    from test_serve import call_app
+
     from albert_edge_runtime import AsyncSentimentClassifier
     from albert_edge_runtime.serve import create_app
-    from test_serve import call_app
 
     short, alone = "Honestly, a great laptop.", SentimentClassifier.load(english[2])
     expected = alone.predict(["Honestly, a great laptop."])[0].probabilities
@@ -149,15 +167,20 @@ def test_vocab_txt_folder_keeps_case(tmp_path):
     assert upper != lower  # cased: "Amazing" is its own token
 
 
-@pytest.mark.parametrize("config, problem_type", [
-    (dict(num_labels=3), "single_label_classification"),
-    (dict(num_labels=3, problem_type="multi_label_classification"), "multi_label_classification"),
-    (dict(num_labels=1, problem_type="regression"), "regression")])
+@pytest.mark.parametrize(
+    "config, problem_type",
+    [
+        (dict(num_labels=3), "single_label_classification"),
+        (dict(num_labels=3, problem_type="multi_label_classification"), "multi_label_classification"),
+        (dict(num_labels=1, problem_type="regression"), "regression"),
+    ],
+)
 def test_every_head_answers_like_the_pipeline(tmp_path, config, problem_type):
     folder = english_albert(tmp_path / "hf", steps=10, **config)
     for weights, tolerance in (("fp32", 1e-4), ("int8", 0.02 if problem_type != "regression" else 0.05)):
-        clf = assert_like_transformers(folder, export(folder, tmp_path / weights, weights=weights), problem_type,
-                                       tolerance)
+        clf = assert_like_transformers(
+            folder, export(folder, tmp_path / weights, weights=weights), problem_type, tolerance
+        )
     prediction = clf.predict(["great"])[0]
     if problem_type == "multi_label_classification":
         assert prediction.labels == tuple(k for k, p in prediction.probabilities.items() if p >= 0.5)
@@ -169,8 +192,9 @@ def test_every_head_answers_like_the_pipeline(tmp_path, config, problem_type):
 def test_bert_checkpoint_is_refused_by_name(tmp_path):
     import transformers
 
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32)
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
     transformers.BertForSequenceClassification(config).save_pretrained(tmp_path / "bert")
     with pytest.raises(ValueError, match="config.json has model_type 'bert'; albert-edge only handles 'albert'"):
         export(tmp_path / "bert", tmp_path / "b")
@@ -189,8 +213,9 @@ def test_token_classification_head_is_refused(tmp_path):
 
 def test_guard_refuses_a_tokenizer_unlike_transformers(english, tmp_path, monkeypatch):
     """The guard compares raw text: a bundle tokenizer that lowercases where the checkpoint's does not is caught."""
-    import albert_edge_export.pipeline as pipeline
     from tokenizers import normalizers
+
+    import albert_edge_export.pipeline as pipeline
 
     real = pipeline.load_tokenizer
 
@@ -231,11 +256,11 @@ def test_other_tools_open_the_bundle(english, which):
 
     bundle = english[1] if which == "english int8" else default_bundle_path()
     model = ORTModelForSequenceClassification.from_pretrained(str(bundle))
-    pipe = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(str(bundle)),
-                    top_k=None)
+    pipe = pipeline(
+        "text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(str(bundle)), top_k=None
+    )
     items = texts() if which == "english int8" else ["这个产品很好", "质量太差了，再也不买了", "物流很快 but 包装一般"]
     clf, alone, _ = runtime_outputs(bundle, items)
     answers = pipe(items, truncation=True, max_length=64)
-    theirs = np.array([[next(a["score"] for a in row if a["label"] == name) for name in clf.labels]
-                       for row in answers])
+    theirs = np.array([[next(a["score"] for a in row if a["label"] == name) for name in clf.labels] for row in answers])
     assert np.abs(theirs - alone).max() <= 2e-3

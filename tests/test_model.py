@@ -5,11 +5,23 @@ from albert_edge import AlbertConfig, AlbertForPreTraining, AlbertForSequenceCla
 from hf_folders import TINY, hf_model, random_batch
 
 PARITY_SHAPES = {
-    "albert-base-v2 shape, small vocab": dict(vocab_size=500, embedding_size=128, hidden_size=768,
-                                              num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                                              max_position_embeddings=512),
-    "tiny chinese shape": dict(vocab_size=2000, embedding_size=128, hidden_size=312, num_hidden_layers=4,
-                               num_attention_heads=12, intermediate_size=1248),
+    "albert-base-v2 shape, small vocab": dict(
+        vocab_size=500,
+        embedding_size=128,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+    ),
+    "tiny chinese shape": dict(
+        vocab_size=2000,
+        embedding_size=128,
+        hidden_size=312,
+        num_hidden_layers=4,
+        num_attention_heads=12,
+        intermediate_size=1248,
+    ),
     "two groups": dict(num_hidden_layers=4, num_hidden_groups=2),
     "inner group of two": dict(inner_group_num=2),
     "embedding == hidden": dict(embedding_size=32),
@@ -32,13 +44,16 @@ def test_logits_match_transformers_both_ways(shape, tmp_path):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
     import transformers
+
     ours.save_pretrained(tmp_path / "ours")
-    back, info = transformers.AlbertForSequenceClassification.from_pretrained(tmp_path / "ours",
-                                                                              output_loading_info=True)
+    back, info = transformers.AlbertForSequenceClassification.from_pretrained(
+        tmp_path / "ours", output_loading_info=True
+    )
     assert not any(info.values()), info
     with torch.no_grad():
-        torch.testing.assert_close(back.eval()(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
-                                   expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            back.eval()(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, expected, atol=1e-5, rtol=0
+        )
 
 
 def count(model):
@@ -49,15 +64,13 @@ def test_sharing_is_real_parameter_count_does_not_grow_with_layers():
     two = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 2}))
     twelve = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 12}))
     assert count(two) == count(twelve)
-    grouped = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 12,
-                                                              "num_hidden_groups": 3}))
+    grouped = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 12, "num_hidden_groups": 3}))
     layer = grouped.albert.encoder.albert_layer_groups[0]
     assert count(grouped) == count(twelve) + 2 * count(layer)
 
 
 def test_layers_reuse_group_modules_in_order():
-    model = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 6,
-                                                            "num_hidden_groups": 3}))
+    model = AlbertForSequenceClassification(AlbertConfig(**{**TINY, "num_hidden_layers": 6, "num_hidden_groups": 3}))
     used = []
     for i, group in enumerate(model.albert.encoder.albert_layer_groups):
         group.register_forward_hook(lambda *_, i=i: used.append(i))
@@ -96,7 +109,8 @@ def test_hf_pretraining_checkpoint_loads_and_gives_the_same_loss(tmp_path):
     labels[0, 1], labels[1, 4] = 11, 42
     sop = torch.tensor([0, 1, 1])
     with torch.no_grad():
-        expected = reference(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels,
-                             sentence_order_label=sop).loss
+        expected = reference(
+            input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels, sentence_order_label=sop
+        ).loss
         got = ours(ids, mask, types, mlm_labels=labels, sop_labels=sop)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

@@ -63,19 +63,30 @@ def test_ten_megabyte_text_is_truncated_quickly_with_the_same_ends(clf):
     assert prediction == clf.predict([head + "一般" * 3000 + tail])[0]
 
 
-@pytest.mark.parametrize("bad, index, kind", [
-    ([None], 0, "NoneType"), (["好", 3], 1, "int"), (["好", "差", b"bytes"], 2, "bytes"),
-    (["好", ["nested"]], 1, "list"), ([1.5], 0, "float"),
-])
+@pytest.mark.parametrize(
+    "bad, index, kind",
+    [
+        ([None], 0, "NoneType"),
+        (["好", 3], 1, "int"),
+        (["好", "差", b"bytes"], 2, "bytes"),
+        (["好", ["nested"]], 1, "list"),
+        ([1.5], 0, "float"),
+    ],
+)
 def test_non_text_items_are_named_by_index(clf, bad, index, kind):
     with pytest.raises(TypeError, match=f"item {index} is {kind}, not str; pass texts only"):
         clf.predict(bad)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("一句话", "wrap a single text in a list"), (b"bytes", "wrap a single text in a list"),
-    (5, "predict takes a list of texts, not int"), ({"text": "好"}, "predict takes a list of texts, not dict"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("一句话", "wrap a single text in a list"),
+        (b"bytes", "wrap a single text in a list"),
+        (5, "predict takes a list of texts, not int"),
+        ({"text": "好"}, "predict takes a list of texts, not dict"),
+    ],
+)
 def test_wrong_container_is_refused(clf, bad, message):
     with pytest.raises(TypeError, match=message):
         clf.predict(bad)
@@ -168,8 +179,21 @@ def test_asyncio_app_through_a_thread_pool(clf):
 def test_soak_rss_does_not_grow(tmp_path):
     """CI-sized soak (the 100 000-call run is `python scripts/soak.py --calls 100000`)."""
     report = tmp_path / "soak.json"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "soak.py"), "--calls", "5000", "--warmup", "1000",
-                           "--json", str(report)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "soak.py"),
+            "--calls",
+            "5000",
+            "--warmup",
+            "1000",
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(report.read_text())
     assert result["calls"] == 5000 and len(result["samples"]) >= 10
@@ -186,13 +210,16 @@ def damage_manifest(**changes):
     def damage(bundle):
         manifest = json.loads((bundle / "manifest.json").read_text())
         (bundle / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+
     return damage
 
 
 DAMAGES = {
     "flipped_byte": (damage_flip, "model.onnx is corrupt or was changed: sha256"),
-    "truncated_model": (lambda b: (b / "model.onnx").write_bytes((b / "model.onnx").read_bytes()[:-10]),
-                        "model.onnx is corrupt or was changed"),
+    "truncated_model": (
+        lambda b: (b / "model.onnx").write_bytes((b / "model.onnx").read_bytes()[:-10]),
+        "model.onnx is corrupt or was changed",
+    ),
     "flipped_weight": (lambda b: damage_flip(b, "model.onnx.data"), "model.onnx.data is corrupt or was changed"),
     "weights_outside": (damage_manifest(model_data=["../weights"]), "must be relative paths inside the bundle"),
     "missing_tokenizer": (lambda b: (b / "tokenizer.json").unlink(), "tokenizer.json is missing from the bundle"),
@@ -232,8 +259,13 @@ def test_interrupted_bundle_write_leaves_nothing(exported, tmp_path, monkeypatch
     monkeypatch.setattr(bundle_step, "tool_versions", interrupted)  # called after the files are copied
     out = tmp_path / "out" / "bundle"
     with pytest.raises(KeyboardInterrupt):
-        bundle_step.stage_bundle(out, {"model.onnx": exported[1] / "model.onnx"}, "{}", {"config.json": "{}"},
-                                 {"labels": ["negative", "positive"]})
+        bundle_step.stage_bundle(
+            out,
+            {"model.onnx": exported[1] / "model.onnx"},
+            "{}",
+            {"config.json": "{}"},
+            {"labels": ["negative", "positive"]},
+        )
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
 
 
@@ -251,8 +283,13 @@ def test_interrupted_export_leaves_nothing(exported, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-CLI_COMMANDS = [["albert_edge_runtime", "predict"], ["albert_edge_runtime", "bench"], ["albert_edge", "train"],
-                ["albert_edge", "eval"], ["albert_edge", "export"]]
+CLI_COMMANDS = [
+    ["albert_edge_runtime", "predict"],
+    ["albert_edge_runtime", "bench"],
+    ["albert_edge", "train"],
+    ["albert_edge", "eval"],
+    ["albert_edge", "export"],
+]
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
@@ -265,18 +302,28 @@ def test_every_command_has_help(command):
     assert done.returncode == 0 and "usage:" in done.stdout and done.stderr == ""
 
 
-@pytest.mark.parametrize("args, message", [
-    (["albert_edge_runtime", "predict", "--bundle", "/no/such/bundle", "x"], "bundle folder /no/such/bundle does not"),
-    (["albert_edge_runtime", "predict", "--file", "/no/such/file.txt"], "text file /no/such/file.txt not found"),
-    (["albert_edge_runtime", "predict"], "no texts given"),
-    (["albert_edge_runtime", "bench", "--lengths", "8,x"], "--lengths takes comma-separated integers"),
-    (["albert_edge_runtime", "bench", "--compare", "/no/a.json", "/no/b.json"], "/no/a.json"),
-    (["albert_edge", "eval", "/no/such/ckpt"], "config.json not found"),
-    (["albert_edge", "export", "/no/such/ckpt", "--out", "/tmp/never-written-albert-edge"],
-     "checkpoint folder /no/such/ckpt does not exist"),
-    (["albert_edge", "train", "--out", "/tmp/never-written-albert-edge", "--augment", "2", "--limit", "20"],
-     "--augment needs --distill"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["albert_edge_runtime", "predict", "--bundle", "/no/such/bundle", "x"],
+            "bundle folder /no/such/bundle does not",
+        ),
+        (["albert_edge_runtime", "predict", "--file", "/no/such/file.txt"], "text file /no/such/file.txt not found"),
+        (["albert_edge_runtime", "predict"], "no texts given"),
+        (["albert_edge_runtime", "bench", "--lengths", "8,x"], "--lengths takes comma-separated integers"),
+        (["albert_edge_runtime", "bench", "--compare", "/no/a.json", "/no/b.json"], "/no/a.json"),
+        (["albert_edge", "eval", "/no/such/ckpt"], "config.json not found"),
+        (
+            ["albert_edge", "export", "/no/such/ckpt", "--out", "/tmp/never-written-albert-edge"],
+            "checkpoint folder /no/such/ckpt does not exist",
+        ),
+        (
+            ["albert_edge", "train", "--out", "/tmp/never-written-albert-edge", "--augment", "2", "--limit", "20"],
+            "--augment needs --distill",
+        ),
+    ],
+)
 def test_cli_failures_are_one_line_and_nonzero(args, message):
     done = run_module(*args)
     assert done.returncode == 1, done.stderr

@@ -101,16 +101,30 @@ def test_runtime_imports_nothing_from_the_training_side(exported, tmp_path):
 
 def test_cli_predict_bench_and_compare(exported, tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "albert_edge_runtime", *map(str, args)],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "albert_edge_runtime", *map(str, args)], capture_output=True, text=True
+        )
 
     out = run("predict", "--bundle", exported[1], "这个产品很好", "质量太差了")
     assert out.returncode == 0
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["这个产品很好", "质量太差了"]
     for name in ("a.json", "b.json"):
-        done = run("bench", "--bundle", exported[1], "--iterations", "2", "--warmup", "1", "--lengths", "8,16",
-                   "--batch-sizes", "1,4", "--json", tmp_path / name)
+        done = run(
+            "bench",
+            "--bundle",
+            exported[1],
+            "--iterations",
+            "2",
+            "--warmup",
+            "1",
+            "--lengths",
+            "8,16",
+            "--batch-sizes",
+            "1,4",
+            "--json",
+            tmp_path / name,
+        )
         assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["machine"]["arch"] and report["cold_start"]["peak_rss_mib"] > 0
@@ -162,7 +176,7 @@ def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_spl
     import numpy as np
 
     from albert_edge.data import load_reviews
-    from albert_edge_export.verify import logits_of
+    from albert_edge_export.verify import onnx_file_logits
     from albert_edge_runtime.classifier import default_bundle_path
     from albert_edge_runtime.session import softmax
 
@@ -170,8 +184,14 @@ def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_spl
     clf = SentimentClassifier.load()
     preds = clf.predict(test.texts)
     served = np.array([[p.probabilities[label] for label in clf.labels] for p in preds])
-    measured = softmax(logits_of(default_bundle_path() / "model.onnx", clf.encoder.encode_batch(test.texts),
-                                 clf.pad_id, clf.encoder.max_length))
+    measured = softmax(
+        onnx_file_logits(
+            default_bundle_path() / "model.onnx",
+            clf.encoder.encode_batch(test.texts),
+            clf.pad_id,
+            clf.encoder.max_length,
+        )
+    )
     assert np.abs(measured - served).max() <= 1e-5
     accuracy = float(np.mean(served.argmax(1) == np.asarray(test.labels)))
     assert accuracy == clf.bundle.manifest.metrics["test"]["int8_accuracy"]  # written by the export's verify
@@ -210,20 +230,57 @@ def test_runtime_wheel_carries_the_default_bundle_and_runs_alone(tmp_path):
     import sysconfig
     import zipfile
 
-    source = shutil.copytree(Path(__file__).resolve().parent.parent / "runtime", tmp_path / "runtime",
-                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir",
-                    "--quiet", "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    source = shutil.copytree(
+        Path(__file__).resolve().parent.parent / "runtime",
+        tmp_path / "runtime",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--quiet",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("albert_edge_runtime-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("model.onnx", "model.onnx.data", "tokenizer.json", "manifest.json"):
         assert f"albert_edge_runtime/default_bundle/{name}" in names
     assert "albert_edge_runtime/py.typed" in names
     assert all(n.startswith(("albert_edge_runtime/", "albert_edge_runtime-")) for n in names), names  # nothing else
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--quiet",
-                    "--target", str(tmp_path / "site"), str(wheel)], check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-S", "-c", WHEEL_PROBE, str(tmp_path / "site"),
-                          sysconfig.get_paths()["purelib"]], capture_output=True, text=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--no-cache-dir",
+            "--quiet",
+            "--target",
+            str(tmp_path / "site"),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", WHEEL_PROBE, str(tmp_path / "site"), sysconfig.get_paths()["purelib"]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() in ("negative", "positive")
 

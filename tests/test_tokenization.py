@@ -5,14 +5,44 @@ import pytest
 from albert_edge.tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer, write_vocab_txt
 from albert_edge_runtime.encoding import TextEncoder
 
-CORPUS = ["这个产品很好，质量不错", "质量太差了，再也不买了", "服务态度非常好 Very GOOD service!",
-          "物流很快，包装完好 👍", "价格 299 元，性价比高", "房间干净，早餐一般般", "iPhone 的屏幕很清晰"] * 20
+CORPUS = [
+    "这个产品很好，质量不错",
+    "质量太差了，再也不买了",
+    "服务态度非常好 Very GOOD service!",
+    "物流很快，包装完好 👍",
+    "价格 299 元，性价比高",
+    "房间干净，早餐一般般",
+    "iPhone 的屏幕很清晰",
+] * 20
 
 
 def mixed_strings(n: int = 200) -> list[str]:
     rng = random.Random(0)
-    pieces = ["好", "差", "产品", "质量", "Hello", "WORLD", "café", "123", "4.5", "😀", "👍🏽", "，", "!", "  ",
-              "\t", "中文English混合", "ｆｕｌｌｗｉｄｔｈ", "ÀÉÎ", "日本語", "한국어", "?!", "\u3000", "x" * 120]
+    pieces = [
+        "好",
+        "差",
+        "产品",
+        "质量",
+        "Hello",
+        "WORLD",
+        "café",
+        "123",
+        "4.5",
+        "😀",
+        "👍🏽",
+        "，",
+        "!",
+        "  ",
+        "\t",
+        "中文English混合",
+        "ｆｕｌｌｗｉｄｔｈ",
+        "ÀÉÎ",
+        "日本語",
+        "한국어",
+        "?!",
+        "\u3000",
+        "x" * 120,
+    ]
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(n)]
 
 
@@ -21,8 +51,9 @@ def test_char_wordpiece_matches_bert_tokenizer_fast(tmp_path):
 
     ours = build_chinese_wordpiece(CORPUS, vocab_size=300, min_frequency=1, cjk="char")
     write_vocab_txt(ours, tmp_path)
-    reference = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=True,
-                                  tokenize_chinese_chars=True)
+    reference = BertTokenizerFast(
+        vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=True, tokenize_chinese_chars=True
+    )
     save_tokenizer(ours, tmp_path)
     reloaded = load_tokenizer(tmp_path)
     texts = mixed_strings()
@@ -48,13 +79,29 @@ def test_sentencepiece_unigram_round_trips(tmp_path):
     import sentencepiece as spm
     from transformers import AlbertTokenizerFast
 
-    (tmp_path / "corpus.txt").write_text("\n".join(["the quick brown fox jumps over the lazy dog",
-                                                    "ALBERT shares weights across layers",
-                                                    "a lite bert for self supervised learning"] * 30))
-    spm.SentencePieceTrainer.train(input=str(tmp_path / "corpus.txt"), model_prefix=str(tmp_path / "spiece"),
-                                   vocab_size=45, hard_vocab_limit=False, model_type="unigram", pad_id=0, unk_id=1,
-                                   bos_id=-1, eos_id=-1,
-                                   user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2)
+    (tmp_path / "corpus.txt").write_text(
+        "\n".join(
+            [
+                "the quick brown fox jumps over the lazy dog",
+                "ALBERT shares weights across layers",
+                "a lite bert for self supervised learning",
+            ]
+            * 30
+        )
+    )
+    spm.SentencePieceTrainer.train(
+        input=str(tmp_path / "corpus.txt"),
+        model_prefix=str(tmp_path / "spiece"),
+        vocab_size=45,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        minloglevel=2,
+    )
     reference = AlbertTokenizerFast(vocab_file=str(tmp_path / "spiece.model"))
     texts = ["The quick fox shares layers", "lazy BERT!", "", "unseen wörds 123"]
     converted = load_tokenizer(tmp_path)
@@ -71,16 +118,18 @@ def test_missing_tokenizer_files_are_named(tmp_path):
         load_tokenizer(tmp_path)
 
 
-@pytest.mark.parametrize("strategy, expected_content", [("head", list(range(10, 16))),
-                                                         ("head+tail", [10, 11, 12, 27, 28, 29])])
+@pytest.mark.parametrize(
+    "strategy, expected_content", [("head", list(range(10, 16))), ("head+tail", [10, 11, 12, 27, 28, 29])]
+)
 def test_truncation_strategies(strategy, expected_content):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
     vocab = {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": 3, **{f"w{i}": i for i in range(10, 30)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1),
-                                                                                                ("[SEP]", 2)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
     encoder = TextEncoder(tok, max_length=8, truncation=strategy)
     long, short = encoder.encode_batch([" ".join(f"w{i}" for i in range(10, 30)), "w10 w11"])
     assert long.input_ids == [1, *expected_content, 2] and long.truncated

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from albert_edge.data import dedupe, load_news_texts, load_reviews, normalize
-from albert_edge.train import TrainArgs, evaluate, train
+from albert_edge.evaluate import evaluate
+from albert_edge.train import TrainArgs, train
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,23 @@ def test_news_corpus_tags_are_stripped():
 
 
 def test_tiny_training_run_learns_and_checkpoint_round_trips(tmp_path):
-    args = TrainArgs(out=str(tmp_path / "m"), epochs=3, batch_size=16, lr=2e-3, limit=300, vocab_size=800,
-                     embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_length=64, patience=3, dropout=0.0, threads=1)
+    args = TrainArgs(
+        out=str(tmp_path / "m"),
+        epochs=3,
+        batch_size=16,
+        lr=2e-3,
+        limit=300,
+        vocab_size=800,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=64,
+        patience=3,
+        dropout=0.0,
+        threads=1,
+    )
     summary = train(args)
     losses = [e["train_loss"] for e in summary["epochs"]]
     assert losses[-1] < losses[0]
@@ -57,7 +72,7 @@ def test_tiny_training_run_learns_and_checkpoint_round_trips(tmp_path):
 def test_log_loss_is_the_cross_entropy_of_the_softmax():
     from sklearn.metrics import log_loss as reference
 
-    from albert_edge.train import log_loss
+    from albert_edge.evaluate import log_loss
 
     logits = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32) * 3
     labels = [int(i % 3 == 0) for i in range(50)]
@@ -120,16 +135,31 @@ def test_each_teacher_gives_out_of_fold_probabilities(reviews, kind):
 
 
 def test_ema_weights_are_what_gets_scored_and_saved(tmp_path, reviews):
-    from albert_edge.checkpoint import load_pretrained
-    from albert_edge.tokenization import load_tokenizer
-    from albert_edge.train import classification_metrics, predict_logits
-    from albert_edge_runtime.encoding import TextEncoder
     from safetensors.torch import load_file
 
+    from albert_edge.checkpoint import load_pretrained
+    from albert_edge.evaluate import classification_metrics, pytorch_logits
+    from albert_edge.tokenization import load_tokenizer
+    from albert_edge_runtime.encoding import TextEncoder
+
     def run(name, ema):
-        args = TrainArgs(out=str(tmp_path / name), epochs=2, batch_size=16, lr=2e-3, limit=200, vocab_size=600,
-                         embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_length=32, dropout=0.0, threads=1, ema=ema)
+        args = TrainArgs(
+            out=str(tmp_path / name),
+            epochs=2,
+            batch_size=16,
+            lr=2e-3,
+            limit=200,
+            vocab_size=600,
+            embedding_size=16,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_length=32,
+            dropout=0.0,
+            threads=1,
+            ema=ema,
+        )
         return train(args)
 
     plain, averaged = run("plain", 0.0), run("ema", 0.9)
@@ -138,7 +168,7 @@ def test_ema_weights_are_what_gets_scored_and_saved(tmp_path, reviews):
     model = load_pretrained(tmp_path / "ema")
     encoder = TextEncoder(load_tokenizer(tmp_path / "ema"), 32, "head+tail")
     dev = reviews.dev.texts[:200], reviews.dev.labels[:200]
-    accuracy = classification_metrics(dev[1], predict_logits(model, encoder, dev[0]).argmax(1))["accuracy"]
+    accuracy = classification_metrics(dev[1], pytorch_logits(model, encoder, dev[0]).argmax(1))["accuracy"]
     assert accuracy == averaged["best_dev_accuracy"] and plain["args"]["ema"] == 0.0
 
 
@@ -147,8 +177,16 @@ def test_ema_decay_is_checked():
         TrainArgs(out="-", ema=1.5)
 
 
-TINY = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_length=32, threads=1)
+TINY = dict(
+    vocab_size=600,
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_length=32,
+    threads=1,
+)
 
 
 def test_pretraining_continues_where_it_stopped_and_fine_tuning_starts_from_it(tmp_path):
@@ -156,17 +194,20 @@ def test_pretraining_continues_where_it_stopped_and_fine_tuning_starts_from_it(t
 
     from albert_edge.pretrain import PretrainArgs, run_pretraining
 
-    args = PretrainArgs(out=str(tmp_path / "pt"), minutes=0.02, limit=200, batch_size=16, **TINY)
-    first = run_pretraining(args)
+    args = dict(out=str(tmp_path / "pt"), minutes=60.0, limit=200, batch_size=16, **TINY)
+    first = run_pretraining(PretrainArgs(until_step=4, **args))
     tokenizer = (tmp_path / "pt" / "tokenizer.json").read_text()
-    second = run_pretraining(args)
-    assert 0 < first["step"] < second["step"] and second["seconds"] > first["seconds"]
+    second = run_pretraining(PretrainArgs(until_step=8, **args))
+    assert (first["step"], second["step"]) == (4, 8) and second["seconds"] > first["seconds"]
     assert (tmp_path / "pt" / "tokenizer.json").read_text() == tokenizer  # continued, not rebuilt
     assert sorted(p.name for p in (tmp_path / "pt" / ".checkpoint").iterdir()) == []  # all moved in
     pretrained = load_file(tmp_path / "pt" / "model.safetensors")
     # lr 0: fine-tuning leaves the encoder as it was loaded, so what gets saved is the pretrained encoder
-    train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, lr=0.0, limit=100,
-                    dropout=0.0, **TINY))
+    train(
+        TrainArgs(
+            out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, lr=0.0, limit=100, dropout=0.0, **TINY
+        )
+    )
     tuned = load_file(tmp_path / "ft" / "model.safetensors")
     assert all(torch.equal(pretrained[k], tuned[k]) for k in pretrained if k.startswith("albert."))
     assert (tmp_path / "ft" / "tokenizer.json").read_text() == tokenizer
@@ -177,7 +218,7 @@ def test_pretraining_folder_errors(tmp_path):
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="has files but no pretrain_state.pt; choose an empty or new folder"):
-        run_pretraining(PretrainArgs(out=str(tmp_path), minutes=0.01, limit=50, **TINY))
+        run_pretraining(PretrainArgs(out=str(tmp_path), until_step=1, limit=50, **TINY))
     with pytest.raises(FileNotFoundError, match="no pretrain_state.pt; point at a folder written by"):
         train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path), epochs=1, limit=50, **TINY))
     with pytest.raises(ValueError, match="--init-from and --pretrain-minutes both pretrain"):
@@ -203,9 +244,19 @@ def test_pretraining_stops_at_the_step_asked_across_calls(tmp_path):
 def test_pretrain_minutes_moves_the_encoder_that_fine_tuning_starts_from(tmp_path):
     from safetensors.torch import load_file
 
-    for name, minutes in (("plain", 0.0), ("pretrained", 0.02)):  # lr 0: what is saved is the encoder fine-tuning got
-        train(TrainArgs(out=str(tmp_path / name), pretrain_minutes=minutes, epochs=1, lr=0.0, limit=50, dropout=0.0,
-                        **TINY))
+    for name, minutes in (("plain", 0.0), ("pretrained", 60.0)):  # lr 0: what is saved is the encoder fine-tuning got
+        train(
+            TrainArgs(
+                out=str(tmp_path / name),
+                pretrain_minutes=minutes,
+                pretrain_steps=3,
+                epochs=1,
+                lr=0.0,
+                limit=50,
+                dropout=0.0,
+                **TINY,
+            )
+        )
     plain, pretrained = (load_file(tmp_path / n / "model.safetensors") for n in ("plain", "pretrained"))
     assert any(not torch.equal(plain[k], pretrained[k]) for k in plain if k.startswith("albert.encoder."))
 
@@ -213,10 +264,17 @@ def test_pretrain_minutes_moves_the_encoder_that_fine_tuning_starts_from(tmp_pat
 def test_fine_tuning_refuses_a_pretraining_of_another_shape(tmp_path):
     from albert_edge.pretrain import PretrainArgs, run_pretraining
 
-    run_pretraining(PretrainArgs(out=str(tmp_path / "pt"), minutes=0.01, limit=50, batch_size=16, **TINY))
+    run_pretraining(PretrainArgs(out=str(tmp_path / "pt"), until_step=2, limit=50, batch_size=16, **TINY))
     with pytest.raises(ValueError, match=r"pretrained with hidden_size 32 \(asked 48\); pass the same shape flags"):
-        train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), epochs=1, limit=50,
-                        **{**TINY, "hidden_size": 48}))
+        train(
+            TrainArgs(
+                out=str(tmp_path / "ft"),
+                init_from=str(tmp_path / "pt"),
+                epochs=1,
+                limit=50,
+                **{**TINY, "hidden_size": 48},
+            )
+        )
 
 
 def test_token_dropout_masks_only_real_tokens_and_draws_anew_each_step():
@@ -231,7 +289,7 @@ def test_token_dropout_masks_only_real_tokens_and_draws_anew_each_step():
     rows = [e.input_ids for e in encoder.encode_batch(texts[:3])]
     ids = torch.full((3, 16), pad)
     for r, row in enumerate(rows):
-        ids[r, :len(row)] = torch.tensor(row)
+        ids[r, : len(row)] = torch.tensor(row)
     special = torch.isin(ids, torch.tensor(sorted(set(encoder.prefix + encoder.suffix + [pad]))))
     drop = token_dropper(encoder, pad, 0.5, seed=0)
     first, second = drop(ids), drop(ids)

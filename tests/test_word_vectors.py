@@ -35,8 +35,11 @@ def test_vectors_repeat_across_processes_whatever_the_hash_seed(tmp_path):
     files = []
     for hash_seed in ("1", "2"):
         files.append(tmp_path / f"v{hash_seed}.pt")
-        subprocess.run([sys.executable, "-c", SCRIPT.format(texts=TEXTS), str(files[-1])], check=True,
-                       env={"PYTHONHASHSEED": hash_seed, "PATH": ""})
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT.format(texts=TEXTS), str(files[-1])],
+            check=True,
+            env={"PYTHONHASHSEED": hash_seed, "PATH": ""},
+        )
     assert torch.equal(torch.load(files[0]), torch.load(files[1]))
 
 
@@ -51,19 +54,30 @@ def test_training_starts_from_the_word2vec_vectors(tmp_path):
 
     from albert_edge.tokenization import load_tokenizer
 
-    tiny = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                intermediate_size=64, max_length=32, threads=1, dropout=0.0, limit=100, epochs=1)
+    tiny = dict(
+        vocab_size=600,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=32,
+        threads=1,
+        dropout=0.0,
+        limit=100,
+        epochs=1,
+    )
     # lr 0: the saved embeddings are the starting ones
     train(TrainArgs(out=str(tmp_path / "w"), lr=0.0, word2vec=True, **tiny))
     train(TrainArgs(out=str(tmp_path / "r"), lr=0.0, **tiny))
     emb = [load_file(tmp_path / n / "model.safetensors")["albert.embeddings.word_embeddings.weight"] for n in "wr"]
     assert (tmp_path / "w" / "tokenizer.json").read_text() == (tmp_path / "r" / "tokenizer.json").read_text()
-    from albert_edge.data import load_reviews
-    from albert_edge.pretrain import unlabelled_texts
+    from albert_edge.data import load_reviews, unlabelled_texts
 
     texts = unlabelled_texts(load_reviews().train.texts[:100], news=False)
-    vectors, seen = word2vec_embeddings(load_tokenizer(tmp_path / "w"), texts, dim=16, std=0.02, seed=13,
-                                        epochs=5, window=5)
+    vectors, seen = word2vec_embeddings(
+        load_tokenizer(tmp_path / "w"), texts, dim=16, std=0.02, seed=13, epochs=5, window=5
+    )
     assert torch.allclose(emb[0][seen], vectors[seen]) and torch.equal(emb[0][~seen], emb[1][~seen])
     assert not torch.allclose(emb[0][seen], emb[1][seen])
 

@@ -37,14 +37,17 @@ def code_points(step: int = 1):
     return (chr(cp) for cp in range(0, 0x110000, step) if not 0xD800 <= cp <= 0xDFFF)
 
 
-@pytest.mark.parametrize("settings_, step", [
-    ({}, 1),  # the default model: lowercase, accents stripped, CJK runs kept whole
-    ({"handle_chinese_chars": True, "lowercase": False, "strip_accents": None}, 3),  # cased, CJK split
-    ({"clean_text": False, "lowercase": True, "strip_accents": False}, 3)])
+@pytest.mark.parametrize(
+    "settings_, step",
+    [
+        ({}, 1),  # the default model: lowercase, accents stripped, CJK runs kept whole
+        ({"handle_chinese_chars": True, "lowercase": False, "strip_accents": None}, 3),  # cased, CJK split
+        ({"clean_text": False, "lowercase": True, "strip_accents": False}, 3),
+    ],
+)
 def test_every_code_point(settings_, step):
     library, ours = both(variant(**settings_))
-    differ = [hex(ord(c)) for c in code_points(step)
-              if library.encode(f"A{c}b{c}").ids != ours.encode(f"A{c}b{c}").ids]
+    differ = [hex(ord(c)) for c in code_points(step) if library.encode(f"A{c}b{c}").ids != ours.encode(f"A{c}b{c}").ids]
     assert differ == []
 
 
@@ -60,10 +63,37 @@ def test_review_corpus_and_news_text():
     assert library.encode_batch(texts) == ours.encode_batch(texts)
 
 
-UNICODE = st.text(alphabet=st.characters(
-    categories=["L", "M", "N", "P", "S", "Z", "Cc", "Cf", "Co", "Cn"], exclude_characters="\ud800"), max_size=80)
-PIECES = st.sampled_from(["质量", "很好", "Café", "ÀÉÎ", "ﬁ", "Σ", "İ", "😀👍🏽", "עברית", "مرحبا", "\u200b", "\u0301",
-                          "\t\n", "[MASK]", "[CLS]x", "##", "ｆｕｌｌ", "x" * 40, "١٢٣", "\x00", "\ufffd"])
+UNICODE = st.text(
+    alphabet=st.characters(
+        categories=["L", "M", "N", "P", "S", "Z", "Cc", "Cf", "Co", "Cn"], exclude_characters="\ud800"
+    ),
+    max_size=80,
+)
+PIECES = st.sampled_from(
+    [
+        "质量",
+        "很好",
+        "Café",
+        "ÀÉÎ",
+        "ﬁ",
+        "Σ",
+        "İ",
+        "😀👍🏽",
+        "עברית",
+        "مرحبا",
+        "\u200b",
+        "\u0301",
+        "\t\n",
+        "[MASK]",
+        "[CLS]x",
+        "##",
+        "ｆｕｌｌ",
+        "x" * 40,
+        "١٢٣",
+        "\x00",
+        "\ufffd",
+    ]
+)
 MIXED = st.lists(st.one_of(UNICODE, PIECES), max_size=8).map("".join)
 
 
@@ -85,8 +115,9 @@ def test_bert_style_english_vocab(tmp_path, lower, strip):
     words = sorted({w for t in texts for w in t.split()})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz")]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    backend = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=lower,
-                                strip_accents=strip).backend_tokenizer
+    backend = BertTokenizerFast(
+        vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=lower, strip_accents=strip
+    ).backend_tokenizer
     library, ours = encoders(backend.to_str(), max_length=16, truncation="head")
     probes = texts + ["Honestly, a GREAT laptop [MASK] naïve Straße", "unknownword café!", "  ", ""]
     assert library.encode_batch(probes) == ours.encode_batch(probes)

@@ -40,8 +40,13 @@ def check_out_dir(out: Path) -> None:
         raise PermissionError(f"cannot create {out}: {ancestor} is not a writable folder; choose another --out")
 
 
-def stage_bundle(out_dir: Path, model_files: dict[str, Path], tokenizer_json: str, interop: dict[str, str],
-                 manifest_fields: dict[str, Any]) -> Path:
+def stage_bundle(
+    out_dir: Path,
+    model_files: dict[str, Path],
+    tokenizer_json: str,
+    interop: dict[str, str],
+    manifest_fields: dict[str, Any],
+) -> Path:
     """A complete bundle in a hidden sibling of `out_dir` (checked to be creatable), for the end-to-end guard to
     load before anything is published. `model_files`: name in the bundle -> file, the graph (MODEL_FILE) first,
     then its external weights. `interop`: extra text files (config.json, tokenizer_config.json) that let
@@ -57,13 +62,19 @@ def stage_bundle(out_dir: Path, model_files: dict[str, Path], tokenizer_json: st
         for name, text in interop.items():
             (staging / name).write_text(text, encoding="utf-8")
         names = [*model_files, "tokenizer.json", *interop]
-        files = {name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
-                 for name in names}
-        manifest = Manifest(**manifest_fields, files=files, model=MODEL_FILE,
-                            model_data=[name for name in model_files if name != MODEL_FILE],
-                            tokenizer="tokenizer.json", load_optimization="disable",
-                            onnx={"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
-                            tool_versions=tool_versions())
+        files = {
+            name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size} for name in names
+        }
+        manifest = Manifest(
+            **manifest_fields,
+            files=files,
+            model=MODEL_FILE,
+            model_data=[name for name in model_files if name != MODEL_FILE],
+            tokenizer="tokenizer.json",
+            load_optimization="disable",
+            onnx={"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
+            tool_versions=tool_versions(),
+        )
         manifest.write(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared and served
     except BaseException:

@@ -13,45 +13,90 @@ from .contract import BATCH_TOLERANCE, WEIGHTS
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
-    p = sub.add_parser("export", help="export a checkpoint to a shared-weight INT8 ONNX bundle, with an accuracy guard",
-                       description="Steps: export_fp32 (checked against PyTorch) -> optimize (fold, fuse, merge "
-                                   "identical weights) -> quantize (dynamic INT8) -> verify (fp32 vs int8 on held-out "
-                                   "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json, "
-                                   "config.json) -> end-to-end guard (raw text through the runtime vs transformers' "
-                                   "tokenizer + PyTorch model, alone and in mixed-length batches).")
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to a shared-weight INT8 ONNX bundle, with an accuracy guard",
+        description="Steps: export_fp32 (checked against PyTorch) -> optimize (fold, fuse, merge "
+        "identical weights) -> quantize (dynamic INT8) -> verify (fp32 vs int8 on held-out "
+        "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json, "
+        "config.json) -> end-to-end guard (raw text through the runtime vs transformers' "
+        "tokenizer + PyTorch model, alone and in mixed-length batches).",
+    )
     p.add_argument("checkpoint", type=Path, help="HF-style folder: config.json, model.safetensors, tokenizer files")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist or be empty)")
-    p.add_argument("--verify-data", default="auto",
-                   help="held-out data: reviews-dev, random, or a UTF-8 file with one text per line "
-                        "('label<TAB>text' lines give accuracy). auto: reviews-dev for checkpoints trained by "
-                        "albert-edge (training.json present), else random")
+    p.add_argument(
+        "--verify-data",
+        default="auto",
+        help="held-out data: reviews-dev, random, or a UTF-8 file with one text per line "
+        "('label<TAB>text' lines give accuracy). auto: reviews-dev for checkpoints trained by "
+        "albert-edge (training.json present), else random",
+    )
     p.add_argument("--max-drop", type=float, default=0.5, help="allowed INT8 accuracy drop in points (default 0.5)")
-    p.add_argument("--fallback-limit", type=int, default=4,
-                   help="at most this many shared weights kept fp32 by the guard before failing (default 4)")
-    p.add_argument("--keep-fp32", action="append", default=[], metavar="PATTERN",
-                   help="node name pattern (fnmatch) kept fp32, e.g. '*classifier*'; repeatable")
-    p.add_argument("--max-length", type=int, default=None,
-                   help="tokens per text, specials included (default: the length the checkpoint was trained with, "
-                        "from training.json; else its max_position_embeddings, at most 512)")
-    p.add_argument("--truncation", choices=["head", "head+tail"], default=None,
-                   help="default: the checkpoint's training setting (training.json), else head, as transformers "
-                        "truncates")
-    p.add_argument("--languages", default=None,
-                   help="comma-separated languages the model reads, recorded in the manifest (the runtime warns "
-                        "on texts without them); default: zh for checkpoints trained by albert-edge, else none")
-    p.add_argument("--weights", choices=list(WEIGHTS), default="int8",
-                   help="int8 (default): dynamic INT8, guarded; fp32: the optimised graph unquantised (about 4x "
-                        "larger; answers like transformers to float precision)")
-    p.add_argument("--batch-tolerance", type=float, default=BATCH_TOLERANCE,
-                   help="largest change of a text's probability its batch neighbours may cause before the bundle is "
-                        f"refused (default {BATCH_TOLERANCE}: dynamic INT8 picks activation scales per batch)")
-    p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=False,
-                   help="per-output-channel weight scales (default off: measured 5-25 %% slower at batch 1 with "
-                        "the same dev accuracy on the default model)")
-    p.add_argument("--quantize-embeddings", action=argparse.BooleanOptionalAction, default=True,
-                   help="store embedding tables as INT8 too (default on; they are most of a small model)")
-    p.add_argument("--fuse-attention", action=argparse.BooleanOptionalAction, default=False,
-                   help="onnxruntime attention fusion (off: it copies QKV weights per layer)")
+    p.add_argument(
+        "--fallback-limit",
+        type=int,
+        default=4,
+        help="at most this many shared weights kept fp32 by the guard before failing (default 4)",
+    )
+    p.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="node name pattern (fnmatch) kept fp32, e.g. '*classifier*'; repeatable",
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="tokens per text, specials included (default: the length the checkpoint was trained with, "
+        "from training.json; else its max_position_embeddings, at most 512)",
+    )
+    p.add_argument(
+        "--truncation",
+        choices=["head", "head+tail"],
+        default=None,
+        help="default: the checkpoint's training setting (training.json), else head, as transformers truncates",
+    )
+    p.add_argument(
+        "--languages",
+        default=None,
+        help="comma-separated languages the model reads, recorded in the manifest (the runtime warns "
+        "on texts without them); default: zh for checkpoints trained by albert-edge, else none",
+    )
+    p.add_argument(
+        "--weights",
+        choices=list(WEIGHTS),
+        default="int8",
+        help="int8 (default): dynamic INT8, guarded; fp32: the optimised graph unquantised (about 4x "
+        "larger; answers like transformers to float precision)",
+    )
+    p.add_argument(
+        "--batch-tolerance",
+        type=float,
+        default=BATCH_TOLERANCE,
+        help="largest change of a text's probability its batch neighbours may cause before the bundle is "
+        f"refused (default {BATCH_TOLERANCE}: dynamic INT8 picks activation scales per batch)",
+    )
+    p.add_argument(
+        "--per-channel",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="per-output-channel weight scales (default off: measured 5-25 %% slower at batch 1 with "
+        "the same dev accuracy on the default model)",
+    )
+    p.add_argument(
+        "--quantize-embeddings",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="store embedding tables as INT8 too (default on; they are most of a small model)",
+    )
+    p.add_argument(
+        "--fuse-attention",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="onnxruntime attention fusion (off: it copies QKV weights per layer)",
+    )
     p.set_defaults(handler=run_export_command)
 
 
@@ -67,20 +112,27 @@ def run_export_command(args: argparse.Namespace) -> int:
     from .pipeline import ExportOptions, run_export
 
     # A missing folder falls through to run_export, whose error names it.
-    trained_length, trained_truncation = (text_settings(args.checkpoint) if args.checkpoint.is_dir()
-                                          else (512, "head"))
+    trained_length, trained_truncation = text_settings(args.checkpoint) if args.checkpoint.is_dir() else (512, "head")
     verify_data = args.verify_data
     if verify_data == "auto":
         verify_data = "reviews-dev" if (args.checkpoint / "training.json").is_file() else "random"
-    options = ExportOptions(checkpoint=args.checkpoint, out=args.out, max_drop=args.max_drop,
-                            verify_data=verify_data, max_length=args.max_length or trained_length,
-                            truncation=args.truncation or trained_truncation,
-                            per_channel=args.per_channel, quantize_embeddings=args.quantize_embeddings,
-                            keep_fp32=args.keep_fp32, fallback_limit=args.fallback_limit,
-                            fuse_attention=args.fuse_attention, weights=args.weights,
-                            languages=_languages(args.languages, args.checkpoint),
-                            batch_tolerance=args.batch_tolerance,
-                            command="albert-edge " + shlex.join(sys.argv[1:]))
+    options = ExportOptions(
+        checkpoint=args.checkpoint,
+        out=args.out,
+        max_drop=args.max_drop,
+        verify_data=verify_data,
+        max_length=args.max_length or trained_length,
+        truncation=args.truncation or trained_truncation,
+        per_channel=args.per_channel,
+        quantize_embeddings=args.quantize_embeddings,
+        keep_fp32=args.keep_fp32,
+        fallback_limit=args.fallback_limit,
+        fuse_attention=args.fuse_attention,
+        weights=args.weights,
+        languages=_languages(args.languages, args.checkpoint),
+        batch_tolerance=args.batch_tolerance,
+        command="albert-edge " + shlex.join(sys.argv[1:]),
+    )
     out = run_export(options)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(json.dumps({"bundle": str(out), **manifest["metrics"]}))

@@ -64,8 +64,12 @@ def residual_adds_as_sum(model: onnx.ModelProto) -> int:
     rewritten = 0
     for node in model.graph.node:
         users = consumers.get(node.output[0], []) if node.output else []
-        if (node.op_type == "Add" and not inits.intersection(node.input)
-                and len(users) == 1 and users[0].op_type == "LayerNormalization"):
+        if (
+            node.op_type == "Add"
+            and not inits.intersection(node.input)
+            and len(users) == 1
+            and users[0].op_type == "LayerNormalization"
+        ):
             node.op_type = "Sum"
             rewritten += 1
     return rewritten
@@ -185,9 +189,13 @@ def constant_reshapes(model: onnx.ModelProto) -> int:
 
     inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
     graph = inferred.graph
-    dims = {v.name: [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
-                     for d in v.type.tensor_type.shape.dim]
-            for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    dims = {
+        v.name: [
+            d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
+            for d in v.type.tensor_type.shape.dim
+        ]
+        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
+    }
     inits = {i.name for i in model.graph.initializer}
     rewritten = 0
     for node in model.graph.node:

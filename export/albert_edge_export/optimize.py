@@ -31,8 +31,14 @@ def fuse(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_a
     options.enable_attention = fuse_attention
     options.enable_skip_layer_norm = False
     options.enable_embed_layer_norm = False  # keeps the embedding Gather visible to the quantizer
-    model = optimize_model(str(in_path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                           optimization_options=options, opt_level=0)
+    model = optimize_model(
+        str(in_path),
+        model_type="bert",
+        num_heads=num_heads,
+        hidden_size=hidden_size,
+        optimization_options=options,
+        opt_level=0,
+    )
     model.save_model_to_file(str(out_path))
     return out_path
 

@@ -26,7 +26,7 @@ from .graph import compact_names, coverage
 from .optimize import optimize, optimize_for_device
 from .quantize import nodes_matching, nodes_using, quantize
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
-from .verify import Verification, logits_of, compare
+from .verify import Verification, compare, onnx_file_logits
 
 
 class AccuracyGuardError(RuntimeError):
@@ -79,8 +79,16 @@ def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int]
     return lines, None
 
 
-def guarded_quantize(options: ExportOptions, work: Path, model: onnx.ModelProto, fp32_logits, encoded, truth,
-                     pad_id, names: dict[str, str]) -> tuple[Path, Verification, list[str]]:
+def guarded_quantize(
+    options: ExportOptions,
+    work: Path,
+    model: onnx.ModelProto,
+    fp32_logits,
+    encoded,
+    truth,
+    pad_id,
+    names: dict[str, str],
+) -> tuple[Path, Verification, list[str]]:
     """Quantize `model` (work/opt.onnx, loaded); while the drop exceeds the guard, keep the most sensitive shared
     weight fp32 (measured)."""
     weights = matmul_weights(model)
@@ -89,17 +97,24 @@ def guarded_quantize(options: ExportOptions, work: Path, model: onnx.ModelProto,
 
     def attempt(extra: list[str], name: str) -> tuple[Path, Verification]:
         out = work / f"{name}.onnx"
-        quantize(work / "opt.onnx", out, options.per_channel, options.quantize_embeddings,
-                 base_excluded + nodes_using(model, kept + extra))
-        return out, compare(fp32_logits, logits_of(out, encoded, pad_id, options.max_length), truth)
+        quantize(
+            work / "opt.onnx",
+            out,
+            options.per_channel,
+            options.quantize_embeddings,
+            base_excluded + nodes_using(model, kept + extra),
+        )
+        return out, compare(fp32_logits, onnx_file_logits(out, encoded, pad_id, options.max_length), truth)
 
     path, result = attempt([], "int8")
     while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:
         candidates = [w for w in weights if w not in kept]
         if not candidates:
             break  # every weight already fp32: nothing left to try
-        trials = {w: attempt([w], f"try{i}") for i, w in enumerate(tqdm(
-            candidates, desc=f"guard: drop {result.drop_points:.2f} pt, probing"))}
+        trials = {
+            w: attempt([w], f"try{i}")
+            for i, w in enumerate(tqdm(candidates, desc=f"guard: drop {result.drop_points:.2f} pt, probing"))
+        }
         best = min(trials, key=lambda w: (trials[w][1].drop_points, trials[w][1].max_logit_error))
         kept.append(best)
         path, result = trials[best]
@@ -108,7 +123,8 @@ def guarded_quantize(options: ExportOptions, work: Path, model: onnx.ModelProto,
             f"INT8 loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) even with "
             f"{len(kept)} weights kept fp32 ({', '.join(names.get(k, k) for k in kept) or 'none'}); "
             "raise --max-drop or --fallback-limit, "
-            "or keep more nodes with --keep-fp32")
+            "or keep more nodes with --keep-fp32"
+        )
     return path, result, kept
 
 
@@ -127,8 +143,7 @@ def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
         by_bytes[array.tobytes()] = name
         if array.ndim == 2:
             by_bytes[array.T.copy().tobytes()] = name
-    return {i.name: by_bytes.get(numpy_helper.to_array(i).tobytes(), i.name)
-            for i in graph.graph.initializer}
+    return {i.name: by_bytes.get(numpy_helper.to_array(i).tobytes(), i.name) for i in graph.graph.initializer}
 
 
 def run_export(options: ExportOptions) -> Path:
@@ -140,8 +155,10 @@ def run_export(options: ExportOptions) -> Path:
     model = load_pretrained(options.checkpoint)
     positions = model.config.max_position_embeddings
     if not 4 <= options.max_length <= positions:
-        raise ValueError(f"max_length {options.max_length} is outside 4..{positions} (the model's "
-                         f"max_position_embeddings); choose --max-length {min(positions, 512)} or less")
+        raise ValueError(
+            f"max_length {options.max_length} is outside 4..{positions} (the model's "
+            f"max_position_embeddings); choose --max-length {min(positions, 512)} or less"
+        )
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
@@ -151,11 +168,18 @@ def run_export(options: ExportOptions) -> Path:
         work = Path(tmp)
         model_files, details = build_graph(options, model, encoder, texts, truth, work, steps)
         steps.set_postfix_str("bundle + end-to-end guard")
-        fields = {"labels": labels, "problem_type": problem_type, "languages": options.languages,
-                  "max_length": options.max_length,
-                  "truncation": options.truncation, "pad_token_id": model.config.pad_token_id, **details}
-        staging = stage_bundle(options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model),
-                               fields)
+        fields = {
+            "labels": labels,
+            "problem_type": problem_type,
+            "languages": options.languages,
+            "max_length": options.max_length,
+            "truncation": options.truncation,
+            "pad_token_id": model.config.pad_token_id,
+            **details,
+        }
+        staging = stage_bundle(
+            options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model), fields
+        )
         try:
             guard_end_to_end(options, staging, texts, truth, problem_type)
             out = publish(staging, options.out)
@@ -166,13 +190,15 @@ def run_export(options: ExportOptions) -> Path:
     return out
 
 
-def guard_end_to_end(options: ExportOptions, staging: Path, texts: list[str], truth: list[int] | None,
-                     problem_type: str) -> None:
+def guard_end_to_end(
+    options: ExportOptions, staging: Path, texts: list[str], truth: list[int] | None, problem_type: str
+) -> None:
     """The staged bundle through the runtime vs transformers on the verify texts plus probes; refuses or records
     the figures in the staged manifest."""
     probes = probe_texts(texts, options.max_length)
-    reference = reference_outputs(options.checkpoint, probes + texts, options.max_length, options.truncation,
-                                  problem_type)
+    reference = reference_outputs(
+        options.checkpoint, probes + texts, options.max_length, options.truncation, problem_type
+    )
     result = end_to_end(staging, probes + texts, reference, None if truth is None else [None] * len(probes) + truth)
     refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
     manifest = read_bundle(staging).manifest
@@ -180,8 +206,9 @@ def guard_end_to_end(options: ExportOptions, staging: Path, texts: list[str], tr
     manifest.write(staging)
 
 
-def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path,
-                steps: tqdm) -> tuple[dict[str, Path], dict]:
+def build_graph(
+    options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path, steps: tqdm
+) -> tuple[dict[str, Path], dict]:
     """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph,
     optimised for the device; returns {name in the bundle: file} and the manifest's details."""
     pad_id = model.config.pad_token_id
@@ -189,23 +216,28 @@ def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list
     steps.set_postfix_str("export_fp32")
     export_fp32(model, work / "fp32.onnx", OPSET)
     real = [feeds_for(encoded[:16], INPUT_NAMES, pad_id)]
-    fp32_error = check_fp32(model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s)
-                                                          for s in range(2)] + real)
+    fp32_error = check_fp32(
+        model, work / "fp32.onnx", [random_feeds(model.config.vocab_size, s) for s in range(2)] + real
+    )
     steps.update(1)
     steps.set_postfix_str("optimize")
-    merged = optimize(work / "fp32.onnx", work / "opt.onnx", model.config.num_attention_heads,
-                      model.config.hidden_size, options.fuse_attention)
+    merged = optimize(
+        work / "fp32.onnx",
+        work / "opt.onnx",
+        model.config.num_attention_heads,
+        model.config.hidden_size,
+        options.fuse_attention,
+    )
     # The graph rewrites must not change the function: checked again, also at another batch size and length.
     shapes = [random_feeds(model.config.vocab_size, 2, batch=1, length=5)]
     fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
     steps.update(1)
     steps.set_postfix_str("quantize + verify" if options.weights == "int8" else "verify")
-    fp32_logits = logits_of(work / "opt.onnx", encoded, pad_id, options.max_length)
+    fp32_logits = onnx_file_logits(work / "opt.onnx", encoded, pad_id, options.max_length)
     optimized = onnx.load(str(work / "opt.onnx"))
     names = torch_names(model, optimized)
     if options.weights == "int8":
-        quantized, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id,
-                                                   names)
+        quantized, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id, names)
     else:
         quantized, result, kept = work / "opt.onnx", compare(fp32_logits, fp32_logits, truth), []
     report = _test_report(options, encoder, pad_id, work / "opt.onnx", quantized)
@@ -216,8 +248,16 @@ def build_graph(options: ExportOptions, model, encoder: TextEncoder, texts: list
     onnx.save(final, str(work / "final.onnx"))
     graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)
     files = {MODEL_FILE: graph, MODEL_DATA_FILE: graph.parent / MODEL_DATA_FILE}
-    details = _details(options, model, result, [names.get(k, k) for k in kept], merged, fp32_error, check,
-                       sum(path.stat().st_size for path in files.values()))
+    details = _details(
+        options,
+        model,
+        result,
+        [names.get(k, k) for k in kept],
+        merged,
+        fp32_error,
+        check,
+        sum(path.stat().st_size for path in files.values()),
+    )
     if report is not None:
         details["metrics"]["test"] = report
     return files, details
@@ -231,9 +271,11 @@ def exportable_head(checkpoint: Path) -> str:
     config = AlbertConfig.load(checkpoint)
     architectures = config.extra.get("architectures") or ["AlbertForSequenceClassification"]
     if "AlbertForSequenceClassification" not in architectures:
-        raise ValueError(f"config.json's architectures is {architectures}; albert-edge exports "
-                         "AlbertForSequenceClassification checkpoints (single-label, multi-label or regression "
-                         "heads): fine-tune one first, e.g. `albert-edge train --init-from`")
+        raise ValueError(
+            f"config.json's architectures is {architectures}; albert-edge exports "
+            "AlbertForSequenceClassification checkpoints (single-label, multi-label or regression "
+            "heads): fine-tune one first, e.g. `albert-edge train --init-from`"
+        )
     return config.resolved_problem_type
 
 
@@ -267,23 +309,38 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
 
     test = load_reviews().test
     encoded = encoder.encode_batch(test.texts)
-    result = compare(logits_of(fp32_path, encoded, pad_id, options.max_length),
-                     logits_of(int8_path, encoded, pad_id, options.max_length), test.labels)
+    result = compare(
+        onnx_file_logits(fp32_path, encoded, pad_id, options.max_length),
+        onnx_file_logits(int8_path, encoded, pad_id, options.max_length),
+        test.labels,
+    )
     return {"data": "reviews-test", **result.to_dict()}
 
 
 def _details(options, model, result, kept, merged, fp32_error, check, size: int) -> dict:
     params = sum(p.numel() for p in model.parameters())
     return {
-        "metrics": {"verify": {"data": options.verify_data, **result.to_dict()},
-                    "fp32_vs_pytorch_max_abs": fp32_error,
-                    "parameters": params, "model_bytes": size, "bytes_per_parameter": round(size / params, 4)},
-        "quantization": {"mode": "dynamic-int8" if options.weights == "int8" else "none (fp32)",
-                         "per_channel": options.per_channel,
-                         "embeddings_int8": options.quantize_embeddings, "keep_fp32_patterns": options.keep_fp32,
-                         "kept_fp32_by_guard": kept, "max_drop_points": options.max_drop,
-                         "duplicate_initializers_merged": merged,
-                         "weight_matmuls": check.weight_matmuls, "int8_weight_matmuls": check.int8_weight_matmuls},
-        "export": {"command": options.command, "checkpoint": str(options.checkpoint),
-                   "fuse_attention": options.fuse_attention},
+        "metrics": {
+            "verify": {"data": options.verify_data, **result.to_dict()},
+            "fp32_vs_pytorch_max_abs": fp32_error,
+            "parameters": params,
+            "model_bytes": size,
+            "bytes_per_parameter": round(size / params, 4),
+        },
+        "quantization": {
+            "mode": "dynamic-int8" if options.weights == "int8" else "none (fp32)",
+            "per_channel": options.per_channel,
+            "embeddings_int8": options.quantize_embeddings,
+            "keep_fp32_patterns": options.keep_fp32,
+            "kept_fp32_by_guard": kept,
+            "max_drop_points": options.max_drop,
+            "duplicate_initializers_merged": merged,
+            "weight_matmuls": check.weight_matmuls,
+            "int8_weight_matmuls": check.int8_weight_matmuls,
+        },
+        "export": {
+            "command": options.command,
+            "checkpoint": str(options.checkpoint),
+            "fuse_attention": options.fuse_attention,
+        },
     }

@@ -22,8 +22,9 @@ def nodes_using(model: onnx.ModelProto, initializers: list[str]) -> list[str]:
     return [n.name for n in model.graph.node if wanted.intersection(n.input)]
 
 
-def quantize(in_path: Path, out_path: Path, per_channel: bool, quantize_embeddings: bool,
-             keep_fp32_nodes: list[str]) -> Path:
+def quantize(
+    in_path: Path, out_path: Path, per_channel: bool, quantize_embeddings: bool, keep_fp32_nodes: list[str]
+) -> Path:
     """INT8 weights for MatMul (and Gather = embeddings, if chosen); activations quantized per call (dynamic)."""
     op_types = ["MatMul", "Gather"] if quantize_embeddings else ["MatMul"]
     quantize_dynamic(

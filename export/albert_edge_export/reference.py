@@ -28,8 +28,9 @@ class Reference:
     outputs: np.ndarray  # (N, labels) head outputs of the PyTorch model: probabilities, or values for regression
 
 
-def reference_outputs(checkpoint: Path, texts: list[str], max_length: int, truncation: str,
-                      problem_type: str) -> Reference:
+def reference_outputs(
+    checkpoint: Path, texts: list[str], max_length: int, truncation: str, problem_type: str
+) -> Reference:
     """transformers' `AutoTokenizer`-equivalent tokenizer and `AlbertForSequenceClassification`, one text at a
     time (no padding anywhere), head as transformers' pipeline applies it for `problem_type`."""
     import torch
@@ -59,7 +60,7 @@ def reference_ids(tokenizer, text: str, max_length: int, truncation: str) -> lis
     content = ids[first:last]
     budget = max_length - first - (len(ids) - last)
     head = (budget + 1) // 2
-    return ids[:first] + content[:head] + content[len(content) - (budget - head):] + ids[last:]
+    return ids[:first] + content[:head] + content[len(content) - (budget - head) :] + ids[last:]
 
 
 @dataclass
@@ -98,7 +99,7 @@ def mixed_length_outputs(clf: SentimentClassifier, texts: list[str]) -> np.ndarr
     names = [i.name for i in clf.session.get_inputs()]
     out = np.empty((len(texts), len(clf.labels)), dtype=np.float32)
     for start in range(0, len(alternating), MIXED_BATCH):
-        rows = alternating[start:start + MIXED_BATCH]
+        rows = alternating[start : start + MIXED_BATCH]
         logits = clf.session.run(None, feeds_for([encoded[i] for i in rows], names, clf.pad_id))[0]
         out[rows] = apply_head(logits, clf.problem_type)
     return out
@@ -119,8 +120,7 @@ def batch_effect(single: np.ndarray, others: list[np.ndarray], problem_type: str
     return max(float((np.abs(other - single) / scale).max()) for other in others)
 
 
-def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference,
-               truth: list[int | None] | None) -> EndToEnd:
+def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference, truth: list[int | None] | None) -> EndToEnd:
     """Measure the staged bundle through the runtime, exactly as a device loads it, against `reference`.
     `truth`: gold label ids aligned with `texts` (None where a text has none), for accuracy."""
     clf = SentimentClassifier.load(bundle_dir)
@@ -131,15 +131,19 @@ def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference,
         raise EndToEndError(
             f"the bundle's tokenizer differs from transformers' on {len(mismatches)} of {len(texts)} texts; "
             f"first: {texts[i][:80]!r}: bundle {ids[i][:12]}... vs transformers {reference.ids[i][:12]}...; "
-            "the checkpoint's tokenizer files are not reproduced, please report it with those files")
+            "the checkpoint's tokenizer files are not reproduced, please report it with those files"
+        )
     kind = clf.problem_type
     single = outputs_of([clf.predict([t])[0] for t in texts], clf.labels, kind)
     batched = outputs_of(clf.predict(texts), clf.labels, kind)
-    result = EndToEnd(count=len(texts), token_id_mismatches=0,
-                      agreement=agreement(single, reference.outputs, kind),
-                      max_abs_diff=float(np.abs(single - reference.outputs).max()),
-                      max_abs_diff_batched=float(np.abs(batched - reference.outputs).max()),
-                      max_batch_effect=batch_effect(single, [batched, mixed_length_outputs(clf, texts)], kind))
+    result = EndToEnd(
+        count=len(texts),
+        token_id_mismatches=0,
+        agreement=agreement(single, reference.outputs, kind),
+        max_abs_diff=float(np.abs(single - reference.outputs).max()),
+        max_abs_diff_batched=float(np.abs(batched - reference.outputs).max()),
+        max_batch_effect=batch_effect(single, [batched, mixed_length_outputs(clf, texts)], kind),
+    )
     labelled = [i for i, label in enumerate(truth or []) if label is not None]
     if labelled and kind == "single_label_classification":
         gold = np.asarray([truth[i] for i in labelled])
@@ -154,8 +158,10 @@ def refuse_unfaithful(result: EndToEnd, max_drop: float, batch_tolerance: float)
     if result.max_batch_effect > batch_tolerance:
         raise EndToEndError(
             f"a text's output changes by {result.max_batch_effect:.3g} with its batch neighbours (allowed "
-            f"{batch_tolerance}); export with --weights fp32 to see whether INT8 causes it, or raise --batch-tolerance")
+            f"{batch_tolerance}); export with --weights fp32 to see whether INT8 causes it, or raise --batch-tolerance"
+        )
     if result.drop_points > max_drop:
         raise EndToEndError(
             f"on the same raw texts the bundle loses {result.drop_points:.2f} points against transformers (allowed "
-            f"{max_drop}); raise --max-drop, keep nodes fp32 with --keep-fp32, or export with --weights fp32")
+            f"{max_drop}); raise --max-drop, keep nodes fp32 with --keep-fp32, or export with --weights fp32"
+        )

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from albert_edge_runtime.classifier import runtime_logits
 from albert_edge_runtime.encoding import Encoded
-from albert_edge_runtime.classifier import predict_logits
-from albert_edge_runtime.session import SessionOptions, make_session
+from albert_edge_runtime.session import RuntimeOptions, make_session
 
 # The runtime's defaults (`SentimentClassifier.load()`), so verify measures what a device will compute.
-REFERENCE_OPTIONS = SessionOptions()
+REFERENCE_OPTIONS = RuntimeOptions()
 
 
 @dataclass
@@ -34,9 +34,9 @@ class Verification:
         return {**asdict(self), "drop_points": round(self.drop_points, 3)}
 
 
-def logits_of(model_path: Path, encoded: list[Encoded], pad_id: int, max_length: int) -> np.ndarray:
+def onnx_file_logits(model_path: Path, encoded: list[Encoded], pad_id: int, max_length: int) -> np.ndarray:
     """Logits as the runtime's `predict` computes them (same session options, chunks and batches)."""
-    return predict_logits(make_session(str(model_path), REFERENCE_OPTIONS), encoded, pad_id, max_length)
+    return runtime_logits(make_session(str(model_path), REFERENCE_OPTIONS), encoded, pad_id, max_length)
 
 
 def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] | None) -> Verification:

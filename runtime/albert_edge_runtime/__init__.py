@@ -9,10 +9,18 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from .bundle import BundleError  # noqa: E402 - after the environment above
 from .classifier import Prediction, SentimentClassifier
 from .encoding import Encoded, TextEncoder
-from .session import SessionOptions
+from .session import RuntimeOptions
 
-__all__ = ["SentimentClassifier", "AsyncSentimentClassifier", "Overloaded", "Prediction", "BundleError",
-           "SessionOptions", "TextEncoder", "Encoded"]
+__all__ = [
+    "SentimentClassifier",
+    "AsyncSentimentClassifier",
+    "Overloaded",
+    "Prediction",
+    "BundleError",
+    "RuntimeOptions",
+    "TextEncoder",
+    "Encoded",
+]
 
 
 def __getattr__(name: str):

@@ -44,8 +44,9 @@ class AsyncSentimentClassifier:
     equal on the 1 732 test reviews, scores within 0.005).
     """
 
-    def __init__(self, classifier: SentimentClassifier, max_batch: int = 32, max_wait_ms: float = 0.0,
-                 max_queue: int = 256):
+    def __init__(
+        self, classifier: SentimentClassifier, max_batch: int = 32, max_wait_ms: float = 0.0, max_queue: int = 256
+    ):
         for name, value, low in (("max_batch", max_batch, 1), ("max_queue", max_queue, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -59,8 +60,14 @@ class AsyncSentimentClassifier:
         self._worker.start()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1, max_batch: int = 32, max_wait_ms: float = 0.0,
-             max_queue: int = 256) -> AsyncSentimentClassifier:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        threads: int = 1,
+        max_batch: int = 32,
+        max_wait_ms: float = 0.0,
+        max_queue: int = 256,
+    ) -> AsyncSentimentClassifier:
         return cls(SentimentClassifier.load(path, threads=threads), max_batch, max_wait_ms, max_queue)
 
     def submit(self, texts: Iterable[str]) -> Future:
@@ -126,5 +133,5 @@ class AsyncSentimentClassifier:
             return
         start = 0
         for j in jobs:
-            j.future.set_result(predictions[start:start + len(j.texts)])
+            j.future.set_result(predictions[start : start + len(j.texts)])
             start += len(j.texts)

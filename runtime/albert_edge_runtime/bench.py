@@ -17,12 +17,18 @@ import onnxruntime as ort
 from .classifier import SentimentClassifier
 from .encoding import Encoded
 from .memory_probe import measure
-from .session import run_logits
+from .session import run_buckets
 
-SAMPLE_TEXTS = ["这个产品很好", "质量太差了", "我非常喜欢这个产品，它让我感到非常满意",
-                "物流很快，包装也很好，下次还来",
-                "房间很小，隔音差，早餐种类少，不推荐", "性价比很高，屏幕清晰，电池也耐用",
-                "客服态度恶劣，退货流程拖了两个星期，再也不会买了", "一般般吧，没有想象中那么好，但价格便宜"]
+SAMPLE_TEXTS = [
+    "这个产品很好",
+    "质量太差了",
+    "我非常喜欢这个产品，它让我感到非常满意",
+    "物流很快，包装也很好，下次还来",
+    "房间很小，隔音差，早餐种类少，不推荐",
+    "性价比很高，屏幕清晰，电池也耐用",
+    "客服态度恶劣，退货流程拖了两个星期，再也不会买了",
+    "一般般吧，没有想象中那么好，但价格便宜",
+]
 
 
 # CPU features that decide which INT8 kernels onnxruntime picks (x86 VNNI, ARM dot-product / i8mm / SVE).
@@ -42,16 +48,26 @@ def describe_machine(threads: int, cpuinfo: Path = Path("/proc/cpuinfo")) -> dic
     names = (info.get(k, "") for k in CPU_NAME_KEYS)
     cpu = next((n for n in names if n and not n.isdigit()), "") or platform.processor() or "unknown"
     flags = set((info.get("flags") or info.get("features") or "").split())
-    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(),
-            "int8_cpu_flags": [f for f in INT8_FLAGS if f in flags],
-            "system": platform.platform(), "python": platform.python_version(),
-            "onnxruntime": ort.__version__, "threads": threads}
+    return {
+        "cpu": cpu,
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "int8_cpu_flags": [f for f in INT8_FLAGS if f in flags],
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "threads": threads,
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ms = np.asarray(samples) * 1000.0
-    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
-            "p99_ms": float(np.percentile(ms, 99)), "runs": len(samples)}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "runs": len(samples),
+    }
 
 
 def latency_at(clf: SentimentClassifier, length: int, iterations: int, warmup: int) -> dict[str, float]:
@@ -63,7 +79,7 @@ def latency_at(clf: SentimentClassifier, length: int, iterations: int, warmup: i
     samples = []
     for i in range(warmup + iterations):
         start = time.perf_counter()
-        run_logits(clf.session, row, clf.pad_id)
+        run_buckets(clf.session, row, clf.pad_id)
         if i >= warmup:
             samples.append(time.perf_counter() - start)
     return percentiles(samples)
@@ -82,12 +98,23 @@ def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, 
     start = time.perf_counter()
     probe = measure(bundle, texts_file, threads=threads)
     wall = time.perf_counter() - start
-    return {"process_wall_s": wall, "import_load_first_prediction_s": probe["first_answer_s"],
-            "peak_rss_mib": probe["peak_mib"]}
+    return {
+        "process_wall_s": wall,
+        "import_load_first_prediction_s": probe["first_answer_s"],
+        "peak_rss_mib": probe["peak_mib"],
+    }
 
 
-def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[int], iterations: int,
-              warmup: int, batch_sizes: list[int], texts_file: Path) -> dict[str, Any]:
+def run_bench(
+    bundle: str | None,
+    threads: int,
+    texts: list[str],
+    lengths: list[int],
+    iterations: int,
+    warmup: int,
+    batch_sizes: list[int],
+    texts_file: Path,
+) -> dict[str, Any]:
     """Lengths over the bundle's max_length are timed at max_length (the report says so); throughput runs at
     least four full batches of each size, repeating the texts when there are fewer."""
     start = time.perf_counter()
@@ -98,7 +125,9 @@ def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[
     pool = texts * -(-4 * max(batch_sizes) // len(texts))
     return {
         "machine": describe_machine(threads),
-        "bundle": str(clf.bundle.root), "model_bytes": clf.bundle.model_bytes, "max_length": limit,
+        "bundle": str(clf.bundle.root),
+        "model_bytes": clf.bundle.model_bytes,
+        "max_length": limit,
         "lengths_clamped": sorted(n for n in lengths if n > limit),
         "load_s": load_s,
         "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in timed},
@@ -113,25 +142,30 @@ def run_bench(bundle: str | None, threads: int, texts: list[str], lengths: list[
 def summary(report: dict[str, Any]) -> list[str]:
     """The report as a short table for people; `--json` keeps the whole of it for machines."""
     m, cold = report["machine"], report["cold_start"]
-    lines = [f"{m['cpu']} ({m['arch']}, {m['cores']} cores, {m['threads']} thread(s)), onnxruntime {m['onnxruntime']}"
-             f", INT8 flags: {' '.join(m['int8_cpu_flags']) or 'none'}",
-             f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, max_length {report['max_length']})",
-             f"load {report['load_s']:.3f} s   cold start {cold['import_load_first_prediction_s']:.3f} s   "
-             f"peak RSS {cold['peak_rss_mib']:.1f} MiB", "", "latency, batch 1      p50 ms   p90 ms   p99 ms"]
+    lines = [
+        f"{m['cpu']} ({m['arch']}, {m['cores']} cores, {m['threads']} thread(s)), onnxruntime {m['onnxruntime']}"
+        f", INT8 flags: {' '.join(m['int8_cpu_flags']) or 'none'}",
+        f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, max_length {report['max_length']})",
+        f"load {report['load_s']:.3f} s   cold start {cold['import_load_first_prediction_s']:.3f} s   "
+        f"peak RSS {cold['peak_rss_mib']:.1f} MiB",
+        "",
+        "latency, batch 1      p50 ms   p90 ms   p99 ms",
+    ]
     rows = [(f"  {n} tokens", v) for n, v in report["latency_by_length"].items()]
     rows.append((f"  real texts ({report['texts']})", report["real_text_latency"]))
     lines += [f"{name:<20}{v['p50_ms']:>9.2f}{v['p90_ms']:>9.2f}{v['p99_ms']:>9.2f}" for name, v in rows]
     lines += ["", "throughput          texts/s"]
     lines += [f"  batch {b:<12}{t:>9.0f}" for b, t in report["throughput_texts_per_s"].items()]
     if report["lengths_clamped"]:
-        lines.append(f"\nlengths {report['lengths_clamped']} are over the bundle's max_length: timed at "
-                     f"{report['max_length']}")
+        lines.append(
+            f"\nlengths {report['lengths_clamped']} are over the bundle's max_length: timed at {report['max_length']}"
+        )
     return lines
 
 
 def _real_latency(clf: SentimentClassifier, texts: list[str], iterations: int) -> dict[str, float]:
     samples = []
-    for text in (texts * (iterations // max(1, len(texts)) + 1))[:max(iterations, len(texts))]:
+    for text in (texts * (iterations // max(1, len(texts)) + 1))[: max(iterations, len(texts))]:
         start = time.perf_counter()
         clf.predict([text])
         samples.append(time.perf_counter() - start)
@@ -140,21 +174,27 @@ def _real_latency(clf: SentimentClassifier, texts: list[str], iterations: int) -
 
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Human lines: B relative to A for each latency and throughput figure."""
-    lines = [f"A: {a['machine']['cpu']} ({a['machine']['arch']}, {a['machine']['threads']} threads)",
-             f"B: {b['machine']['cpu']} ({b['machine']['arch']}, {b['machine']['threads']} threads)"]
+    lines = [
+        f"A: {a['machine']['cpu']} ({a['machine']['arch']}, {a['machine']['threads']} threads)",
+        f"B: {b['machine']['cpu']} ({b['machine']['arch']}, {b['machine']['threads']} threads)",
+    ]
     for n, la in a["latency_by_length"].items():
         lb = b["latency_by_length"].get(n)
         if lb:
-            lines.append(f"latency seq {n:>4}: p50 {la['p50_ms']:.2f} -> {lb['p50_ms']:.2f} ms "
-                         f"(B/A {lb['p50_ms'] / la['p50_ms']:.2f}x)")
+            lines.append(
+                f"latency seq {n:>4}: p50 {la['p50_ms']:.2f} -> {lb['p50_ms']:.2f} ms "
+                f"(B/A {lb['p50_ms'] / la['p50_ms']:.2f}x)"
+            )
     for bs, ta in a["throughput_texts_per_s"].items():
         tb = b["throughput_texts_per_s"].get(bs)
         if tb:
             lines.append(f"throughput batch {bs:>3}: {ta:.0f} -> {tb:.0f} texts/s (B/A {tb / ta:.2f}x)")
     ca, cb = a["cold_start"], b["cold_start"]
     start_a, start_b = ca["import_load_first_prediction_s"], cb["import_load_first_prediction_s"]
-    lines.append(f"cold start: {start_a:.3f} -> {start_b:.3f} s;"
-                 f" peak RSS {ca['peak_rss_mib']:.1f} -> {cb['peak_rss_mib']:.1f} MiB")
+    lines.append(
+        f"cold start: {start_a:.3f} -> {start_b:.3f} s;"
+        f" peak RSS {ca['peak_rss_mib']:.1f} -> {cb['peak_rss_mib']:.1f} MiB"
+    )
     return lines
 
 
@@ -163,4 +203,3 @@ def load_report(path: str) -> dict[str, Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read bench report {path} ({exc}); pass files written by `bench --json`") from exc
-

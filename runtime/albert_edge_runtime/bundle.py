@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .manifest import BundleError, Manifest
 
@@ -85,8 +86,10 @@ def _verified_path(root: Path, name: str, files: dict[str, Any]) -> tuple[Path, 
         raise BundleError(f"{path} is missing from the bundle; copy the whole bundle folder")
     digest = file_sha256(path)
     if digest != entry["sha256"]:
-        raise BundleError(f"{path} is corrupt or was changed: sha256 {digest[:16]}... does not match "
-                          f"the manifest's {str(entry['sha256'])[:16]}...; copy the bundle again")
+        raise BundleError(
+            f"{path} is corrupt or was changed: sha256 {digest[:16]}... does not match "
+            f"the manifest's {str(entry['sha256'])[:16]}...; copy the bundle again"
+        )
     return path, digest
 
 

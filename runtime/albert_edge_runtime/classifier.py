@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 from .bundle import Bundle, BundleError, read_bundle
 from .encoding import Encoded, TextEncoder, TokenizerUnavailable, load_tokenizer_json
-from .session import SessionOptions, apply_head, make_session, run_logits
+from .session import RuntimeOptions, apply_head, make_session, run_buckets
 
 MAX_BATCH_ITEMS = 1_000_000
 # Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
@@ -51,7 +51,7 @@ def default_bundle_path() -> Path:
 class SentimentClassifier:
     """Thread-safe: one instance may serve many threads (onnxruntime's `run` is thread-safe)."""
 
-    def __init__(self, bundle: Bundle, options: SessionOptions, threshold: float = 0.5):
+    def __init__(self, bundle: Bundle, options: RuntimeOptions, threshold: float = 0.5):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
         self.bundle = bundle
@@ -74,15 +74,27 @@ class SentimentClassifier:
             raise BundleError(f"model has {outputs[-1]} outputs but the manifest lists {len(self.labels)} labels")
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1, arena: bool = True,
-             memory_pattern: bool = False, prepacking: bool = True, optimization: str | None = None,
-             threshold: float = 0.5) -> SentimentClassifier:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        threads: int = 1,
+        arena: bool = True,
+        memory_pattern: bool = False,
+        prepacking: bool = True,
+        optimization: str | None = None,
+        threshold: float = 0.5,
+    ) -> SentimentClassifier:
         """Load a bundle folder (default: the model shipped inside this package). `optimization`: graph
         optimisation at load, default the bundle's (none when the export already optimised it). `threshold`:
         multi-label bundles list the labels whose probability reaches it."""
         bundle = read_bundle(default_bundle_path() if path is None else path)
-        options = SessionOptions(threads=threads, arena=arena, memory_pattern=memory_pattern,
-                                 prepacking=prepacking, optimization=optimization or bundle.manifest.load_optimization)
+        options = RuntimeOptions(
+            threads=threads,
+            arena=arena,
+            memory_pattern=memory_pattern,
+            prepacking=prepacking,
+            optimization=optimization or bundle.manifest.load_optimization,
+        )
         return cls(bundle, options, threshold)
 
     @property
@@ -107,9 +119,9 @@ class SentimentClassifier:
         results: list[Prediction] = []
         # Chunks bound memory: the encodings of a chunk are alive at once, and buckets only need local sorting.
         for start in range(0, len(items), CHUNK):
-            chunk = items[start:start + CHUNK]
+            chunk = items[start : start + CHUNK]
             encoded = self.encoder.encode_batch(chunk)
-            logits = chunk_logits(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)
+            logits = run_chunk(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)
             outputs = apply_head(logits, self.problem_type)
             results.extend(self._prediction(o, e.truncated, not t.strip()) for o, e, t in zip(outputs, encoded, chunk))
         return results
@@ -126,21 +138,27 @@ class SentimentClassifier:
         return Prediction(self.labels[best], float(outputs[best]), probabilities, truncated, chosen, empty)
 
 
-def chunk_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,
-                 batch_size: int = 32) -> np.ndarray:
+def run_chunk(
+    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int, batch_size: int = 32
+) -> np.ndarray:
     """Logits of at most CHUNK texts, batched as `predict` batches them."""
-    return run_logits(session, encoded, pad_id, max_batch=batch_size, max_tokens=min(max_length, BATCH_TOKENS))
+    return run_buckets(session, encoded, pad_id, max_batch=batch_size, max_tokens=min(max_length, BATCH_TOKENS))
 
 
-def predict_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int,
-                   batch_size: int = 32) -> np.ndarray:
+def runtime_logits(
+    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int, batch_size: int = 32
+) -> np.ndarray:
     """Logits of `encoded` exactly as `predict` computes them for the same texts in the same order (same chunks,
     same batches: dynamic INT8 picks activation scales per batch). The export's verify step uses it, so a bundle's
     measured int8 results are the runtime's own."""
     if not encoded:
         raise ValueError("nothing to classify: the input list is empty")
-    return np.concatenate([chunk_logits(session, encoded[i:i + CHUNK], pad_id, max_length, batch_size)
-                           for i in range(0, len(encoded), CHUNK)])
+    return np.concatenate(
+        [
+            run_chunk(session, encoded[i : i + CHUNK], pad_id, max_length, batch_size)
+            for i in range(0, len(encoded), CHUNK)
+        ]
+    )
 
 
 def checked_texts(texts: Iterable[str]) -> list[str]:

@@ -32,14 +32,20 @@ def version(distribution: str = "albert-edge-runtime") -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="albert-edge-run", description="Run albert-edge sentiment bundles. The "
-                                     "default model reads Chinese (zh) reviews only; bundles name their languages.")
+    parser = argparse.ArgumentParser(
+        prog="albert-edge-run",
+        description="Run albert-edge sentiment bundles. The "
+        "default model reads Chinese (zh) reviews only; bundles name their languages.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="classify texts given as arguments, in a file or piped (one per line)",
-                       description="Classify texts: arguments, --file (UTF-8, one per line) or standard input when "
-                                   "piped. Empty texts are answered and marked \"empty\". The default model reads "
-                                   "Chinese only: texts without a Chinese character get a warning.")
+    p = sub.add_parser(
+        "predict",
+        help="classify texts given as arguments, in a file or piped (one per line)",
+        description="Classify texts: arguments, --file (UTF-8, one per line) or standard input when "
+        'piped. Empty texts are answered and marked "empty". The default model reads '
+        "Chinese only: texts without a Chinese character get a warning.",
+    )
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--file", help="read texts from this UTF-8 file, one per line ('-' = stdin)")
     p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
@@ -52,18 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-sizes", default="1,8,32", help="throughput batch sizes (default 1,8,32)")
     b.add_argument("--iterations", type=int, default=50, help="timed runs per length (default 50)")
     b.add_argument("--warmup", type=int, default=5)
-    b.add_argument("--json", dest="json_out", help="also write the full report to this JSON file (the terminal "
-                                                   "gets a short table)")
+    b.add_argument(
+        "--json", dest="json_out", help="also write the full report to this JSON file (the terminal gets a short table)"
+    )
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
-    s = sub.add_parser("serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model "
-                                     "(needs the [serve] extra)")
+    s = sub.add_parser(
+        "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
+    )
     _common(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-batch", type=int, default=32, help="texts run together at most (default 32)")
-    s.add_argument("--max-wait-ms", type=float, default=0.0,
-                   help="extra time to collect concurrent requests into one batch (default 0: batch what queued "
-                        "while the model was busy)")
+    s.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="extra time to collect concurrent requests into one batch (default 0: batch what queued "
+        "while the model was busy)",
+    )
     s.add_argument("--max-queue", type=int, default=256, help="queued requests before answering 503 (default 256)")
     s.add_argument("--max-texts", type=int, default=256, help="texts per request at most (default 256)")
     s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
@@ -91,8 +103,10 @@ def read_lines(name: str) -> list[str]:
     try:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{shown} is not UTF-8 (bad byte at offset {exc.start}); convert it first, e.g. "
-                         f"iconv -f GBK -t UTF-8 {shown if name != '-' else 'FILE'} > utf8.txt") from None
+        raise ValueError(
+            f"{shown} is not UTF-8 (bad byte at offset {exc.start}); convert it first, e.g. "
+            f"iconv -f GBK -t UTF-8 {shown if name != '-' else 'FILE'} > utf8.txt"
+        ) from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -104,14 +118,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     clf = SentimentClassifier.load(args.bundle, threads=args.threads)
     foreign = clf.texts_outside_languages(texts)
     if foreign:
-        print(f"albert-edge-run predict: warning: {len(foreign)} of {len(texts)} texts have no character of this "
-              f"model's languages ({', '.join(clf.languages)}); its answers on them are guesses", file=sys.stderr)
+        print(
+            f"albert-edge-run predict: warning: {len(foreign)} of {len(texts)} texts have no character of this "
+            f"model's languages ({', '.join(clf.languages)}); its answers on them are guesses",
+            file=sys.stderr,
+        )
     for text, p in zip(texts, clf.predict(texts, batch_size=args.batch_size)):
         if args.format == "jsonl":
-            print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 4),
-                              "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
-                              "labels": list(p.labels), "truncated": p.truncated, "empty": p.empty},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "text": text,
+                        "label": p.label,
+                        "score": round(p.score, 4),
+                        "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
+                        "labels": list(p.labels),
+                        "truncated": p.truncated,
+                        "empty": p.empty,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             label = ",".join(p.labels) if clf.problem_type == "multi_label_classification" else p.label
             marks = (" (truncated)" if p.truncated else "") + (" (empty text)" if p.empty else "")
@@ -135,8 +162,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
         f.write("\n".join(texts))
         f.flush()
-        report = bench.run_bench(args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes,
-                                 Path(f.name))
+        report = bench.run_bench(
+            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes, Path(f.name)
+        )
     print("\n".join(bench.summary(report)))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -158,8 +186,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import listen, serve  # ImportError with the install command when the extra is missing
 
     sock = listen(args.host, args.port)
-    classifier = AsyncSentimentClassifier.load(args.bundle, args.threads, args.max_batch, args.max_wait_ms,
-                                               args.max_queue)
+    classifier = AsyncSentimentClassifier.load(
+        args.bundle, args.threads, args.max_batch, args.max_wait_ms, args.max_queue
+    )
     host, port = sock.getsockname()[:2]
     print(f"albert-edge-run serve: listening on http://{host}:{port}/v1/sentiment", file=sys.stderr, flush=True)
     serve(sock, classifier, args.max_texts, args.max_body_bytes)

@@ -7,7 +7,6 @@ text (the verdict is often at the end), so the special tokens are added here aro
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from .wordpiece import Unsupported, WordPieceTokenizer
@@ -34,8 +33,10 @@ def load_tokenizer_json(tokenizer_json: str) -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError:
-        raise TokenizerUnavailable(f"this bundle's tokenizer needs the tokenizers library ({reason}): "
-                                   "pip install 'albert-edge-runtime[tokenizers]'") from None
+        raise TokenizerUnavailable(
+            f"this bundle's tokenizer needs the tokenizers library ({reason}): "
+            "pip install 'albert-edge-runtime[tokenizers]'"
+        ) from None
     tokenizer = Tokenizer.from_str(tokenizer_json)
     tokenizer.no_padding()
     tokenizer.no_truncation()
@@ -78,7 +79,7 @@ class TextEncoder:
             return ids[: self.budget], True
         head = (self.budget + 1) // 2  # head gets the extra token when the budget is odd
         tail = self.budget - head
-        return ids[:head] + ids[len(ids) - tail:], True
+        return ids[:head] + ids[len(ids) - tail :], True
 
     def _precut(self, text: str) -> tuple[str, bool]:
         keep = self.budget * CHARS_PER_TOKEN_BOUND

@@ -16,8 +16,7 @@ from .encoding import TRUNCATIONS
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
-REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id",
-                 "files")
+REQUIRED_KEYS = ("format_version", "labels", "max_length", "truncation", "model", "tokenizer", "pad_token_id", "files")
 
 
 class BundleError(ValueError):
@@ -67,12 +66,15 @@ class Manifest:
         if missing:
             raise BundleError(f"{source} lacks {', '.join(missing)}; re-export the bundle")
         if data["format_version"] not in READABLE_VERSIONS:
-            raise BundleError(f"bundle format_version {data['format_version']!r} is not supported by this runtime "
-                              f"(reads {', '.join(map(str, READABLE_VERSIONS))}); install the albert-edge-runtime "
-                              "matching the exporter")
+            raise BundleError(
+                f"bundle format_version {data['format_version']!r} is not supported by this runtime "
+                f"(reads {', '.join(map(str, READABLE_VERSIONS))}); install the albert-edge-runtime "
+                "matching the exporter"
+            )
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        manifest = cls(**{k: v for k, v in data.items() if k in names},
-                       extra={k: v for k, v in data.items() if k not in names})
+        manifest = cls(
+            **{k: v for k, v in data.items() if k in names}, extra={k: v for k, v in data.items() if k not in names}
+        )
         manifest._check(source)
         return manifest
 
@@ -81,14 +83,19 @@ class Manifest:
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{source}: labels must be a non-empty list of strings; re-export the bundle")
         if self.problem_type not in PROBLEM_TYPES:
-            raise BundleError(f"{source}: unknown problem_type {self.problem_type!r}; expected one of "
-                              f"{', '.join(PROBLEM_TYPES)}; re-export the bundle")
+            raise BundleError(
+                f"{source}: unknown problem_type {self.problem_type!r}; expected one of "
+                f"{', '.join(PROBLEM_TYPES)}; re-export the bundle"
+            )
         if not isinstance(self.max_length, int) or self.max_length < 4:
-            raise BundleError(f"{source}: max_length must be an integer >= 4, got {self.max_length!r}; "
-                              "re-export the bundle")
+            raise BundleError(
+                f"{source}: max_length must be an integer >= 4, got {self.max_length!r}; re-export the bundle"
+            )
         if self.truncation not in TRUNCATIONS:
-            raise BundleError(f"{source}: unknown truncation {self.truncation!r}; expected one of "
-                              f"{', '.join(TRUNCATIONS)}; re-export the bundle")
+            raise BundleError(
+                f"{source}: unknown truncation {self.truncation!r}; expected one of "
+                f"{', '.join(TRUNCATIONS)}; re-export the bundle"
+            )
         if not isinstance(self.pad_token_id, int) or self.pad_token_id < 0:
             raise BundleError(f"{source}: pad_token_id must be a non-negative integer; re-export the bundle")
         if not isinstance(self.model_data, list):

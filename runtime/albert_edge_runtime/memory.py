@@ -60,6 +60,8 @@ def tune_glibc_malloc() -> bool:
     import ctypes
 
     mallopt = ctypes.CDLL(None).mallopt
-    settings = {"MALLOC_MMAP_THRESHOLD_": (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
-                "MALLOC_ARENA_MAX": (M_ARENA_MAX, 1)}
+    settings = {
+        "MALLOC_MMAP_THRESHOLD_": (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
+        "MALLOC_ARENA_MAX": (M_ARENA_MAX, 1),
+    }
     return all(mallopt(param, value) == 1 for env, (param, value) in settings.items() if env not in os.environ)

@@ -24,8 +24,7 @@ def _run(*args: str, cwd: Path | None = None) -> dict[str, Any]:
     import json
     import subprocess
 
-    done = subprocess.run([sys.executable, "-I", __file__, *args], capture_output=True, text=True, check=False,
-                          cwd=cwd)
+    done = subprocess.run([sys.executable, "-I", __file__, *args], capture_output=True, text=True, check=False, cwd=cwd)
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout)
@@ -38,8 +37,13 @@ def measure(bundle: str | Path | None, texts_file: Path, tune_malloc: bool = Fal
     optional modules that got imported."""
     import json
 
-    return _run("classify", "-" if bundle is None else str(bundle), str(texts_file),
-                json.dumps({"tune_malloc": tune_malloc, **load_options}), cwd=texts_file.parent)
+    return _run(
+        "classify",
+        "-" if bundle is None else str(bundle),
+        str(texts_file),
+        json.dumps({"tune_malloc": tune_malloc, **load_options}),
+        cwd=texts_file.parent,
+    )
 
 
 def import_floor(modules: list[str]) -> dict[str, float]:
@@ -76,9 +80,16 @@ def _classify(bundle: str, texts_file: str, tune_malloc: bool, **load_options: A
     first = time.perf_counter() - START
     predictions = clf.predict(texts)
     peak = _status_mib("VmHWM")
-    return {"floor_mib": round(floor, 1), "load_mib": round(load, 1), "peak_mib": round(peak, 1),
-            "added_mib": round(peak - floor, 1), "first_answer_s": first, "texts": len(predictions),
-            "banned": [m for m in BANNED if m in sys.modules], "tokenizers_imported": "tokenizers" in sys.modules}
+    return {
+        "floor_mib": round(floor, 1),
+        "load_mib": round(load, 1),
+        "peak_mib": round(peak, 1),
+        "added_mib": round(peak - floor, 1),
+        "first_answer_s": first,
+        "texts": len(predictions),
+        "banned": [m for m in BANNED if m in sys.modules],
+        "tokenizers_imported": "tokenizers" in sys.modules,
+    }
 
 
 def _floor(*modules: str) -> dict:

@@ -66,7 +66,7 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPError(400, f"body is not valid JSON ({exc}); send {{\"texts\": [\"...\"]}}") from None
+        raise HTTPError(400, f'body is not valid JSON ({exc}); send {{"texts": ["..."]}}') from None
     except RecursionError:
         raise HTTPError(400, 'body nests too deeply to parse; send {"texts": ["..."]}') from None
     if not isinstance(payload, dict) or "texts" not in payload:
@@ -84,16 +84,23 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
 
 def prediction_json(p: Any) -> dict[str, Any]:
     """`Prediction` as JSON; `labels`: the labels above the threshold for a multi-label bundle."""
-    return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "labels": list(p.labels),
-            "truncated": p.truncated, "empty": p.empty}
+    return {
+        "label": p.label,
+        "score": p.score,
+        "probabilities": p.probabilities,
+        "labels": list(p.labels),
+        "truncated": p.truncated,
+        "empty": p.empty,
+    }
 
 
 def encode_json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None,
-                    head: bool = False) -> None:
+async def send_json(
+    send: Send, status: int, body: bytes, headers: dict[str, str] | None = None, head: bool = False
+) -> None:
     """The response; for HEAD, its headers (Content-Length of the body a GET would get) and no body."""
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
@@ -165,8 +172,9 @@ class SentimentApp:
         return self.classifier.classifier.bundle.manifest.to_dict()
 
 
-def create_app(classifier: AsyncSentimentClassifier, max_texts: int = 256,
-               max_body_bytes: int = 1_000_000) -> SentimentApp:
+def create_app(
+    classifier: AsyncSentimentClassifier, max_texts: int = 256, max_body_bytes: int = 1_000_000
+) -> SentimentApp:
     return SentimentApp(classifier, max_texts, max_body_bytes)
 
 
@@ -181,8 +189,10 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); the port is taken or not allowed here, "
-                      "choose another --port") from None
+        raise OSError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); the port is taken or not allowed here, "
+            "choose another --port"
+        ) from None
     sock.listen(2048)  # uvicorn's default backlog
     return sock
 

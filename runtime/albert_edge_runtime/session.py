@@ -10,14 +10,16 @@ import onnxruntime as ort
 
 from .encoding import Encoded
 
-OPT_LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
 
 
 @dataclass(frozen=True)
-class SessionOptions:
+class RuntimeOptions:
     """Defaults chosen for a small, predictable process (numbers in docs/runtime.md).
 
     threads: intra-op threads (1 = one core, steadiest latency on a Pi; 0 = onnxruntime picks all cores).
@@ -41,7 +43,7 @@ class SessionOptions:
             raise ValueError(f"unknown optimization {self.optimization!r}; expected one of {', '.join(OPT_LEVELS)}")
 
 
-def make_session(model: bytes | str, options: SessionOptions) -> ort.InferenceSession:
+def make_session(model: bytes | str, options: RuntimeOptions) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = options.threads
     so.inter_op_num_threads = 1
@@ -56,8 +58,9 @@ def make_session(model: bytes | str, options: SessionOptions) -> ort.InferenceSe
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int, max_attention: int = 32_768,
-                   max_padding: float = 1.1) -> list[list[int]]:
+def length_buckets(
+    lengths: Sequence[int], max_batch: int, max_tokens: int, max_attention: int = 32_768, max_padding: float = 1.1
+) -> list[list[int]]:
     """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens,
     `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch) and
     `max_padding` x the real tokens. The last cap matters for small concurrent batches: 8 reviews of mixed length
@@ -68,8 +71,12 @@ def length_buckets(lengths: Sequence[int], max_batch: int, max_tokens: int, max_
     real = 0
     for i in order:
         rows, padded = len(current) + 1, (len(current) + 1) * lengths[i]
-        if current and (rows > max_batch or padded > max_tokens or padded * lengths[i] > max_attention
-                        or padded > max_padding * (real + lengths[i])):
+        if current and (
+            rows > max_batch
+            or padded > max_tokens
+            or padded * lengths[i] > max_attention
+            or padded > max_padding * (real + lengths[i])
+        ):
             batches.append(current)
             current, real = [], 0
         current.append(i)
@@ -91,8 +98,9 @@ def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) 
     return {name: available[name] for name in input_names}
 
 
-def run_logits(session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int,
-               max_batch: int = 32, max_tokens: int = 256) -> np.ndarray:
+def run_buckets(
+    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_batch: int = 32, max_tokens: int = 256
+) -> np.ndarray:
     """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
     # max_tokens bounds a batch's activations: larger caps raised the peak without a throughput gain
     # (docs/runtime.md has the figures). SentimentClassifier passes min(max_length, BATCH_TOKENS).

@@ -68,8 +68,7 @@ class BertNormalizer:
             return self.marks.sub("", unicodedata.normalize("NFD", text))
         # Characters the library leaves whole (its NFD tables are older for them) are kept out of Python's NFD.
         parts = self.strip_kept.split(text)
-        return "".join(p if i % 2 else self.marks.sub("", unicodedata.normalize("NFD", p))
-                       for i, p in enumerate(parts))
+        return "".join(p if i % 2 else self.marks.sub("", unicodedata.normalize("NFD", p)) for i, p in enumerate(parts))
 
 
 WORDS = re.compile(f"[{tables.PUNCTUATION}]|[^{tables.WHITESPACE}{tables.PUNCTUATION}]+")
@@ -78,12 +77,20 @@ WORDS = re.compile(f"[{tables.PUNCTUATION}]|[^{tables.WHITESPACE}{tables.PUNCTUA
 class WordPieceTokenizer:
     """Encodes like `tokenizers.Tokenizer.encode` for the tokenizer.json it was built from."""
 
-    def __init__(self, vocab: dict[str, int], unk_token: str, prefix: str, max_chars: int,
-                 normalizer: BertNormalizer | None, added: dict[str, int], template: list[tuple[str, int, int]]):
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        unk_token: str,
+        prefix: str,
+        max_chars: int,
+        normalizer: BertNormalizer | None,
+        added: dict[str, int],
+        template: list[tuple[str, int, int]],
+    ):
         if unk_token not in vocab:
             raise Unsupported(f"unk_token {unk_token!r} is not in the vocabulary")
         self.vocab, self.unk_id, self.prefix, self.max_chars = vocab, vocab[unk_token], prefix, max_chars
-        self.longest = max(len(t[len(prefix):]) if t.startswith(prefix) else len(t) for t in vocab)
+        self.longest = max(len(t[len(prefix) :]) if t.startswith(prefix) else len(t) for t in vocab)
         self.normalizer = normalizer
         self.added = added
         # Leftmost-longest over the added tokens, as the library's Aho-Corasick matcher.
@@ -99,9 +106,15 @@ class WordPieceTokenizer:
         pre = spec.get("pre_tokenizer") or {}
         if pre.get("type") != "BertPreTokenizer":
             raise Unsupported(f"the pre-tokenizer is {pre.get('type')!r}, not BertPreTokenizer")
-        return cls(model["vocab"], model["unk_token"], model.get("continuing_subword_prefix", "##"),
-                   int(model.get("max_input_chars_per_word", 100)), _normalizer(spec.get("normalizer")),
-                   _added_tokens(spec.get("added_tokens") or []), _template(spec.get("post_processor")))
+        return cls(
+            model["vocab"],
+            model["unk_token"],
+            model.get("continuing_subword_prefix", "##"),
+            int(model.get("max_input_chars_per_word", 100)),
+            _normalizer(spec.get("normalizer")),
+            _added_tokens(spec.get("added_tokens") or []),
+            _template(spec.get("post_processor")),
+        )
 
     def get_vocab_size(self) -> int:
         return len(self.vocab)
@@ -131,7 +144,7 @@ class WordPieceTokenizer:
         pieces, start = [], 0
         for match in self.added_re.finditer(text):
             if match.start() > start:
-                pieces.append((text[start:match.start()], False))
+                pieces.append((text[start : match.start()], False))
             pieces.append((match.group(), True))
             start = match.end()
         if start < len(text):
@@ -161,8 +174,12 @@ def _normalizer(spec: dict[str, Any] | None) -> BertNormalizer | None:
         return None
     if spec.get("type") != "BertNormalizer":
         raise Unsupported(f"the normalizer is {spec.get('type')!r}, not BertNormalizer")
-    return BertNormalizer(bool(spec.get("clean_text", True)), bool(spec.get("handle_chinese_chars", True)),
-                          spec.get("strip_accents"), bool(spec.get("lowercase", True)))
+    return BertNormalizer(
+        bool(spec.get("clean_text", True)),
+        bool(spec.get("handle_chinese_chars", True)),
+        spec.get("strip_accents"),
+        bool(spec.get("lowercase", True)),
+    )
 
 
 def _added_tokens(specs: list[dict[str, Any]]) -> dict[str, int]:

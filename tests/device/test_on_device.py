@@ -10,8 +10,12 @@ import pytest
 from albert_edge_runtime import BundleError, SentimentClassifier
 from albert_edge_runtime.classifier import default_bundle_path
 
-REVIEWS = ["我非常喜欢这个产品，它让我感到非常满意", "质量太差了，再也不买了", "物流很快，包装完好，好评",
-           "客服态度恶劣，退货拖了两个星期"]
+REVIEWS = [
+    "我非常喜欢这个产品，它让我感到非常满意",
+    "质量太差了，再也不买了",
+    "物流很快，包装完好，好评",
+    "客服态度恶劣，退货拖了两个星期",
+]
 
 
 def test_default_bundle_classifies_obvious_reviews():
@@ -25,8 +29,10 @@ def test_threads_agree_with_sequential():
     texts = [r * (1 + i % 5) for i, r in enumerate(REVIEWS * 10)]
     expected = [clf.predict([t])[0].score for t in texts]
     out = {}
-    workers = [threading.Thread(target=lambda k=k: out.__setitem__(k, [clf.predict([t])[0].score for t in texts]))
-               for k in range(4)]
+    workers = [
+        threading.Thread(target=lambda k=k: out.__setitem__(k, [clf.predict([t])[0].score for t in texts]))
+        for k in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -46,20 +52,32 @@ def test_tampered_copy_is_refused(tmp_path):
 def test_no_training_side_modules():
     import subprocess
 
-    code = ("import sys; from albert_edge_runtime import SentimentClassifier; "
-            "SentimentClassifier.load().predict(['很好']); "
-            "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge', 'tokenizers'} & set(sys.modules)))")
+    code = (
+        "import sys; from albert_edge_runtime import SentimentClassifier; "
+        "SentimentClassifier.load().predict(['很好']); "
+        "print(sorted({'torch', 'transformers', 'optimum', 'onnx', 'albert_edge', 'tokenizers'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("text, cpu, flags", [
-    ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
-     "flags\t\t: fpu avx2 avx512f avx512_vnni\n", "AMD EPYC", ["avx2", "avx512f", "avx512_vnni"]),
-    ("processor\t: 0\nFeatures\t: fp asimd asimddp crc32\nCPU part\t: 0xd0b\n\n"
-     "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n", "Raspberry Pi 5 Model B Rev 1.0",
-     ["asimd", "asimddp"]),
-])
+@pytest.mark.parametrize(
+    "text, cpu, flags",
+    [
+        (
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+            "flags\t\t: fpu avx2 avx512f avx512_vnni\n",
+            "AMD EPYC",
+            ["avx2", "avx512f", "avx512_vnni"],
+        ),
+        (
+            "processor\t: 0\nFeatures\t: fp asimd asimddp crc32\nCPU part\t: 0xd0b\n\n"
+            "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n",
+            "Raspberry Pi 5 Model B Rev 1.0",
+            ["asimd", "asimddp"],
+        ),
+    ],
+)
 def test_machine_description_names_the_cpu_and_int8_features(tmp_path, text, cpu, flags):
     from albert_edge_runtime.bench import describe_machine
 
@@ -91,8 +109,11 @@ def test_http_service_answers_on_loopback(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "albert_edge_runtime", "serve", "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "albert_edge_runtime", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     def request(method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
