@@ -124,7 +124,10 @@ head -n "$FP32_TEXTS" "$ROOT/work/texts.txt" > "$ROOT/work/texts-fp32.txt"
 texts_for() { [ "${1##*:}" = fp32 ] && echo texts-fp32.txt || echo texts.txt; }
 for entry in $BUNDLES; do
   name=${entry%%:*}
-  "$PY" "$REPO/scripts/device_logits.py" dump "$ROOT/work/$(texts_for "$entry")" "$ROOT/work/x86-$name.npy" "$ROOT/work/bundles/$name"
+  # INT8: the reference is exact integer arithmetic, as ARM's kernels compute (device_logits.py: --exact-int8).
+  exact=(); [ "${entry##*:}" = int8 ] && exact=(--exact-int8)
+  "$PY" "$REPO/scripts/device_logits.py" dump "$ROOT/work/$(texts_for "$entry")" "$ROOT/work/x86-$name.npy" \
+    "$ROOT/work/bundles/$name" "${exact[@]}"
 done
 
 status=0

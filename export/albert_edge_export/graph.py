@@ -1,20 +1,16 @@
-"""Graph facts and fixes that no library offers for ALBERT: merging identical initializers, and a coverage check
-that cannot be fooled (every weight matrix int8, no weight re-quantized at run time, no duplicate bytes)."""
+"""Graph rewrites that no library offers for ALBERT: merging identical initializers (shared layers stored once),
+residual adds as Sum, constant reshapes, compact names. The check of the result is coverage.py."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
-LARGE_FP32_BYTES = 64 * 1024
 
-
-def _content_key(init: onnx.TensorProto) -> tuple:
+def content_key(init: onnx.TensorProto) -> tuple:
     """Identity of an initializer's value: dtype, shape and a hash of its bytes."""
     array = numpy_helper.to_array(init)
     return array.dtype.str, array.shape, hashlib.sha256(array.tobytes()).hexdigest()
@@ -29,7 +25,7 @@ def dedupe_initializers(model: onnx.ModelProto) -> int:
     rename: dict[str, str] = {}
     survivors = []
     for init in model.graph.initializer:
-        key = _content_key(init)
+        key = content_key(init)
         if key in keep:
             rename[init.name] = keep[key]
         else:
@@ -39,7 +35,7 @@ def dedupe_initializers(model: onnx.ModelProto) -> int:
         return 0
     del model.graph.initializer[:]
     model.graph.initializer.extend(survivors)
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         for i, name in enumerate(node.input):
             if name in rename:
                 node.input[i] = rename[name]
@@ -75,71 +71,12 @@ def residual_adds_as_sum(model: onnx.ModelProto) -> int:
     return rewritten
 
 
-def _all_nodes(graph: onnx.GraphProto):
+def all_nodes(graph: onnx.GraphProto):
     for node in graph.node:
         yield node
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _all_nodes(attr.g)
-
-
-@dataclass
-class Coverage:
-    weight_matmuls: int = 0
-    int8_weight_matmuls: int = 0
-    fp32_weights: list[str] = field(default_factory=list)  # fp32 weight matrices above LARGE_FP32_BYTES
-    dynamic_quantized_weights: list[str] = field(default_factory=list)
-    duplicate_initializers: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.fp32_weights or self.dynamic_quantized_weights or self.duplicate_initializers)
-
-
-def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Coverage:
-    """Inspect every weight-consuming node. `allowed_fp32`: weights deliberately kept fp32 by the accuracy guard."""
-    inits = {i.name: i for i in model.graph.initializer}
-    producers = {out: node for node in model.graph.node for out in node.output}
-    result = Coverage()
-    for node in model.graph.node:
-        if node.op_type not in WEIGHT_OPS:
-            continue
-        weights = [_weight_source(name, inits, producers) for name in node.input[1:2]]
-        for weight in weights:
-            if weight is None:
-                continue  # activation x activation (attention scores): not a weight
-            result.weight_matmuls += 1
-            kind, init = weight
-            if kind == "dynamic":
-                result.dynamic_quantized_weights.append(init.name)
-            elif init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
-                result.int8_weight_matmuls += 1
-            elif numpy_helper.to_array(init).nbytes > LARGE_FP32_BYTES and init.name not in allowed_fp32:
-                result.fp32_weights.append(init.name)
-    seen: dict[tuple, str] = {}
-    for init in inits.values():
-        if np.prod(init.dims, dtype=np.int64) < 2:
-            continue  # scalars (zero points, scales) legitimately repeat
-        key = _content_key(init)
-        if key in seen:
-            result.duplicate_initializers.append((seen[key], init.name))
-        seen.setdefault(key, init.name)
-    return result
-
-
-def _weight_source(name, inits, producers, depth: int = 0):
-    """Follow Identity/Transpose/Cast/DequantizeLinear back to an initializer; flag DynamicQuantizeLinear."""
-    if name in inits:
-        return ("const", inits[name])
-    node = producers.get(name)
-    if node is None or depth > 4:
-        return None
-    if node.op_type == "DynamicQuantizeLinear":
-        source = _weight_source(node.input[0], inits, producers, depth + 1)
-        return ("dynamic", source[1]) if source else None
-    if node.op_type in ("Identity", "Transpose", "Cast", "DequantizeLinear", "Reshape"):
-        return _weight_source(node.input[0], inits, producers, depth + 1)
-    return None
+                yield from all_nodes(attr.g)
 
 
 def compact_names(model: onnx.ModelProto) -> None:
@@ -234,7 +171,7 @@ def _drop_dead_nodes(graph: onnx.GraphProto) -> None:
     The last walk found nothing dead, so its `used` set is the final graph's: it also decides the initializers."""
     outputs = {o.name for o in graph.output}
     while True:
-        used = {name for node in _all_nodes(graph) for name in node.input} | outputs
+        used = {name for node in all_nodes(graph) for name in node.input} | outputs
         dead = [n for n in graph.node if not any(o in used for o in n.output)]
         if not dead:
             break

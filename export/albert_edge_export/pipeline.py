@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -21,11 +20,13 @@ from albert_edge_runtime.session import feeds_for
 
 from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
 from .contract import BATCH_TOLERANCE, INPUT_NAMES, OPSET, WEIGHTS
+from .coverage import coverage
 from .fp32 import check_fp32, export_fp32, random_feeds
-from .graph import compact_names, coverage
+from .graph import compact_names
 from .optimize import optimize, optimize_for_device
 from .quantize import nodes_matching, nodes_using, quantize
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
+from .texts import held_out, probe_texts
 from .verify import Verification, compare, onnx_file_logits
 
 
@@ -50,33 +51,6 @@ class ExportOptions:
     languages: list[str] = field(default_factory=list)  # what the model reads, e.g. ["zh"]; recorded only
     batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
-
-
-def held_out(options: ExportOptions, tokenizer, labels: list[str]) -> tuple[list[str], list[int] | None]:
-    if options.verify_data == "reviews-dev":
-        from albert_edge.data import load_reviews
-
-        dev = load_reviews().dev
-        return dev.texts, dev.labels
-    if options.verify_data == "random":
-        rng = random.Random(0)
-        vocab = [t.lstrip("#▁") for t in tokenizer.get_vocab() if not t.startswith("[")]
-        return [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 60))) for _ in range(300)], None
-    path = Path(options.verify_data)
-    if not path.is_file():
-        raise FileNotFoundError(f"verify data {path} not found; give reviews-dev, random or a text file")
-    return _read_text_file(path, labels)
-
-
-def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int] | None]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if lines and all("\t" in line for line in lines):
-        pairs = [line.split("\t", 1) for line in lines]
-        unknown = sorted({lab for lab, _ in pairs} - set(labels))
-        if unknown:
-            raise ValueError(f"{path}: unknown labels {unknown}; expected one of {labels}")
-        return [text for _, text in pairs], [labels.index(lab) for lab, _ in pairs]
-    return lines, None
 
 
 def guarded_quantize(
@@ -162,7 +136,7 @@ def run_export(options: ExportOptions) -> Path:
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
-    texts, truth = held_out(options, tokenizer, labels)
+    texts, truth = held_out(options.verify_data, tokenizer, labels)
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
@@ -277,13 +251,6 @@ def exportable_head(checkpoint: Path) -> str:
             "heads): fine-tune one first, e.g. `albert-edge train --init-from`"
         )
     return config.resolved_problem_type
-
-
-def probe_texts(texts: list[str], max_length: int) -> list[str]:
-    """Texts every export checks besides its verify data: one longer than `max_length` tokens (truncation),
-    case, accents and full-width forms, mixed scripts and emoji, blanks, one over-long word."""
-    long_text = " ".join(texts)[: 8 * max_length]  # below the runtime's characters-per-token pre-cut bound
-    return [long_text, "", "   ", "Ünïcödé CAFÉ Straße ＦＵＬＬ width", "混合 mixed 文本 😀👍🏽 Text!", "x" * 300]
 
 
 def interop_files(checkpoint: Path, model) -> dict[str, str]:
