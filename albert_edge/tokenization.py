@@ -55,8 +55,8 @@ def _canonical_wordpiece(vocab: dict[str, int], specials: int) -> models.WordPie
     """The same vocabulary with ids in a fixed order: special tokens first (as trained), then sorted pieces.
 
     The trainer assigns ids in hash-map order, different on every run (huggingface/tokenizers#1794, fix not
-    released): measured ~9 000 of 16 000 ids moved between two builds from the same texts, so seeded training
-    was not reproducible. WordPiece encodes by greedy longest match over the vocabulary alone, so renumbering
+    released): most ids moved between two builds from the same texts, so seeded training was not
+    reproducible. WordPiece encodes by greedy longest match over the vocabulary alone, so renumbering
     loses nothing."""
     ordered = sorted(vocab, key=vocab.get)[:specials] + sorted(t for t in vocab if vocab[t] >= specials)
     return models.WordPiece(

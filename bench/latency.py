@@ -13,8 +13,7 @@ def ort_runner(path: str, threads: int) -> Callable[[dict], object]:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle threads must not spin: interleaved contenders would steal each other's cores (measured: 2-thread p50
-    # of 5 ms at seq 16 for a 1.3 ms model).
+    # Idle threads must not spin: interleaved contenders would steal each other's cores.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -49,7 +48,7 @@ def interleaved(runners: dict[str, Callable], feeds: dict, runs: int, warmup: in
     names = list(runners)
     for i in range(runs):
         # Rotate the order every round: whoever runs right after PyTorch finds the caches cold, and a fixed order
-        # would charge that to one contender (measured: ours 1.12x optimum at seq 16 in fixed order, 0.98x rotated).
+        # would charge that to one contender.
         for name in names[i % len(names) :] + names[: i % len(names)]:
             run = runners[name]
             start = time.perf_counter()

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 def run(*args, stdin=subprocess.DEVNULL, input=None, module="albert_edge_runtime"):
     return subprocess.run(
@@ -78,6 +80,7 @@ def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp
     assert report["throughput_texts"] >= 4 * 32  # "batch 32" really ran batches of 32
 
 
+@pytest.mark.perf
 def test_bench_checks_the_report_path_before_running(tmp_path):
     start = time.monotonic()
     one_error_line(run("bench", "--json", tmp_path / "missing" / "r.json"), "give a file in an existing, writable")

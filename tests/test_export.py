@@ -160,6 +160,7 @@ def test_hf_checkpoint_exports_without_code_changes(tmp_path):
 BASE_BUNDLE_BUDGET_OVER_FLOOR_MIB = 40
 
 
+@pytest.mark.perf
 def test_albert_base_shape_int8_size_and_memory(tmp_path):
     """albert-base-v2 shape made offline by transformers with a real-size 30 000-piece vocabulary: 11.69 M params
     must fit in <= 11.8 MB of int8, and classifying 1 000 texts that touch most of the vocabulary stays in budget."""

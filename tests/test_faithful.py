@@ -10,7 +10,7 @@ from albert_edge.checkpoint import text_settings
 from albert_edge_export.pipeline import ExportOptions, run_export
 from albert_edge_export.reference import EndToEndError, outputs_of
 from albert_edge_runtime import SentimentClassifier
-from hf_folders import english_albert, reviews, spiece_only_albert, vocab_txt_albert
+from hf_folders import INT8_TOLERANCE, english_albert, reviews, spiece_only_albert, vocab_txt_albert
 
 LONG = " ".join(reviews(40, seed=9)[0])  # far over the 64 positions: truncated
 
@@ -97,7 +97,7 @@ def test_saved_tokenizer_really_carries_padding(english):
     assert bundled["padding"] is None and bundled["truncation"] is None
 
 
-@pytest.mark.parametrize("weights, tolerance", [("fp32", 1e-4), ("int8", 0.02)])
+@pytest.mark.parametrize("weights, tolerance", [("fp32", 1e-4), ("int8", INT8_TOLERANCE[0])])
 def test_english_sentencepiece_answers_like_the_pipeline(english, weights, tolerance):
     bundle = english[2] if weights == "fp32" else english[1]
     assert_like_transformers(english[0], bundle, "single_label_classification", tolerance)
@@ -177,7 +177,7 @@ def test_vocab_txt_folder_keeps_case(tmp_path):
 )
 def test_every_head_answers_like_the_pipeline(tmp_path, config, problem_type):
     folder = english_albert(tmp_path / "hf", steps=10, **config)
-    for weights, tolerance in (("fp32", 1e-4), ("int8", 0.02 if problem_type != "regression" else 0.05)):
+    for weights, tolerance in (("fp32", 1e-4), ("int8", INT8_TOLERANCE[problem_type == "regression"])):
         clf = assert_like_transformers(
             folder, export(folder, tmp_path / weights, weights=weights), problem_type, tolerance
         )

@@ -49,8 +49,8 @@ def residual_adds_as_sum(model: onnx.ModelProto) -> int:
     """Write each residual Add that feeds only a LayerNormalization as Sum; returns how many.
 
     onnxruntime fuses Add + LayerNormalization into SkipLayerNormalization when it loads a model whose shapes it
-    can infer, and that CPU kernel is ~6x slower than the two ops it replaces (measured, onnxruntime 1.32: 205 vs
-    32 us at 128 x 312). Sum is the same arithmetic but not matched by the fusion.
+    can infer, and that CPU kernel is several times slower than the two ops it replaces (docs/measurements.md).
+    Sum is the same arithmetic but not matched by the fusion.
     """
     inits = {i.name for i in model.graph.initializer}
     consumers: dict[str, list[onnx.NodeProto]] = {}

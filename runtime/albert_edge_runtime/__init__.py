@@ -2,8 +2,8 @@
 
 import os
 
-# onnxruntime starts its telemetry system when first imported unless this is set then (measured in
-# docs/runtime.md); too late once it is imported. A value the user set is kept.
+# onnxruntime starts its telemetry system, which costs memory, when first imported unless this is set then; too
+# late once it is imported. A value the user set is kept.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from .bundle import BundleError  # noqa: E402 - after the environment above

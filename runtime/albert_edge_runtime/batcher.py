@@ -37,8 +37,8 @@ class AsyncSentimentClassifier:
 
     max_batch: texts run together at most (they are still length-bucketed inside).
     max_wait_ms: how long the worker waits for more requests after the first one arrives. Default 0: a batch is
-        whatever queued while the model was busy, so a lone request never waits. Measured here (8 clients x 200
-        real reviews, default bundle): waiting 2 ms cost 15-25 % throughput against batch-1; 0 ms matched or beat it.
+        whatever queued while the model was busy, so a lone request never waits; waiting longer cost throughput
+        in `python -m bench.serve_load` (docs/serving.md).
     max_queue: requests waiting at most; beyond that `Overloaded` is raised.
     Results equal `SentimentClassifier.predict` on the same texts up to dynamic INT8's per-batch scales (labels
     equal on the 1 732 test reviews, scores within 0.005).

@@ -21,8 +21,7 @@ CHUNK = 256  # texts tokenized and run together
 # A character of each language a bundle may name (manifest "languages"), to tell texts the model cannot read.
 LANGUAGE_CHARACTERS = {"zh": re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")}
 # Padded tokens per batch (a longer text runs alone). At most one default-bundle text (max_length 128), so
-# batching costs no arena memory over single texts: with 256, micro-batches while serving peaked 2.7 MiB higher
-# and 1 000 reviews offline 2.4 MiB higher.
+# batching costs no arena memory over single texts; larger caps raised the peak (docs/runtime.md).
 BATCH_TOKENS = 128
 
 

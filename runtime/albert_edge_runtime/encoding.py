@@ -12,9 +12,9 @@ from typing import Any
 from .wordpiece import Unsupported, WordPieceTokenizer
 
 TRUNCATIONS = ("head", "head+tail")
-# Texts are cut to this many characters per kept token BEFORE tokenizing: a 10 MB string otherwise costs ~20 s and
-# ~2 GB of Encoding objects only to keep 128 tokens. No vocabulary token here spans 16 characters, so the ends that
-# survive truncation are unchanged; only text the model would never see is dropped earlier.
+# Texts are cut to this many characters per kept token BEFORE tokenizing: a string of megabytes otherwise costs
+# seconds and gigabytes of Encoding objects only to keep max_length tokens. No vocabulary token here spans 16
+# characters, so the ends that survive truncation are unchanged; only text the model never sees goes earlier.
 CHARS_PER_TOKEN_BOUND = 16
 
 

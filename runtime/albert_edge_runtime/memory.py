@@ -20,7 +20,7 @@ def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB.
 
     Linux: VmHWM from /proc/self/status, because ru_maxrss survives fork+exec and so reports the PARENT's peak
-    when that was larger (measured: a child of a process that imported torch showed 227 MiB instead of 88).
+    when that was larger (a child of a process that imported torch showed the torch process's peak).
     """
     peak = _status_mib("VmHWM")
     if peak is not None:
@@ -44,10 +44,10 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 def tune_glibc_malloc() -> bool:
     """For a process albert-edge owns (the CLI, the server): keep glibc's heap from holding freed memory.
 
-    Two settings, both measured on the default bundle (docs/serving.md): a FIXED mmap threshold of 128 KiB (glibc
+    Two settings (their effect on the default bundle: docs/serving.md): a FIXED mmap threshold of 128 KiB (glibc
     otherwise raises it to the size of each large block freed, e.g. the bundle's bytes at load, after which large
-    activations come from the heap and fragment it: -1.5 to -2 MiB idle and at peak), and one malloc arena (the
-    model's worker thread otherwise gets a heap of its own next to the event loop's: -0.5 to -2 MiB under load).
+    activations come from the heap and fragment it), and one malloc arena (the model's worker thread otherwise gets
+    a heap of its own next to the event loop's).
     Not applied by the library API: malloc is the embedding application's to tune. A setting the user made in the
     environment (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX) is left alone. Returns False off glibc or if glibc
     refused a setting.

@@ -23,8 +23,8 @@ class RuntimeOptions:
     """Defaults chosen for a small, predictable process (numbers in docs/runtime.md).
 
     threads: intra-op threads (1 = one core, steadiest latency on a Pi; 0 = onnxruntime picks all cores).
-    arena: onnxruntime's CPU memory arena. Measured ON better here: it reuses blocks where glibc's heap
-        fragments (1 000 reviews one by one: peak 81.6 vs 99.1 MiB, 214 vs 190 texts/s; batched 89 vs 113 MiB).
+    arena: onnxruntime's CPU memory arena. On is smaller and faster: it reuses blocks where glibc's heap
+        fragments (docs/runtime.md).
     memory_pattern: pre-plans buffers per input shape; pays off only for repeated identical shapes.
     prepacking: re-lays weights for faster GEMMs at the cost of a second copy of them in memory.
     optimization: graph optimisation level applied at load (disable, basic, extended, all).
@@ -63,8 +63,8 @@ def length_buckets(
 ) -> list[list[int]]:
     """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens,
     `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch) and
-    `max_padding` x the real tokens. The last cap matters for small concurrent batches: 8 reviews of mixed length
-    ran at 216 texts/s padded together, 264 with it, 277 one by one (a small model gains little from batching)."""
+    `max_padding` x the real tokens. The last cap matters for small concurrent batches of mixed length: padding
+    them together was slower than one by one (a small model gains little from batching; docs/runtime.md)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
