@@ -13,13 +13,17 @@ def _add_fields(p: argparse.ArgumentParser, args_class: type, out_help: str) -> 
     """One flag per field of the command's dataclass (TrainArgs, PretrainArgs), with its default."""
     for f in dataclasses.fields(args_class):
         flag = "--" + f.name.replace("_", "-")
+        text = f.metadata.get("help", "")
         if f.name == "out":
             p.add_argument(flag, required=True, help=out_help)
         elif f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            state = "on" if f.default else "off"
+            p.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=f.default, help=f"{text} (default: {state})"
+            )
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=kind, default=f.default, help=f"default: {f.default}")
+            p.add_argument(flag, type=kind, default=f.default, help=f"{text} (default: {f.default!r})")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +56,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="default: what the checkpoint was trained with",
     )
     p.add_argument("--split-seed", type=int, default=13)
+    p.add_argument(
+        "--data",
+        default=None,
+        help="a CSV, TSV or JSONL file to score (default: the checkpoint's own --train/--dev/--test file for "
+        "--split, else the built-in reviews)",
+    )
+    p.add_argument("--text-column", default=None, help="column (or JSON key) of the text (default: text)")
+    p.add_argument("--label-column", default=None, help="column (or JSON key) of the label (default: label)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "eval":
         from .evaluate import evaluate
 
-        print(json.dumps(evaluate(args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed)))
+        given = args.text_column or args.label_column
+        columns = (args.text_column or "text", args.label_column or "label") if given else None
+        result = evaluate(
+            args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed, args.data, columns
+        )
+        print(json.dumps(result, ensure_ascii=False))
     else:
         return args.handler(args)
     return 0

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained, text_settings
+from .config import AlbertConfig
 from .data import load_reviews
+from .datafiles import DataFileError, read_labelled
 from .model import AlbertForSequenceClassification
 from .tokenization import load_tokenizer
 
 
 @torch.no_grad()
 def pytorch_logits(
-    model: AlbertForSequenceClassification, encoder: TextEncoder, texts: list[str], batch_size: int = 64
+    model: AlbertForSequenceClassification,
+    encoder: TextEncoder,
+    texts: list[str],
+    batch_size: int = 64,
+    progress: bool = False,
 ) -> np.ndarray:
     """(N, num_labels) logits of our PyTorch model, batched by length as training batches."""
     model.eval()
@@ -28,8 +36,11 @@ def pytorch_logits(
     types = [e.token_type_ids for e in encoded]
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     batches = bucketed_batches([len(x) for x in ids], batch_size, rng=None)
+    bar = tqdm(total=len(texts), desc="eval", unit="text", disable=not progress, mininterval=2.0)
     for batch, feeds in iterate(batches, ids, types, model.config.pad_token_id):
         out[batch] = model(**feeds).numpy()
+        bar.update(len(batch))
+    bar.close()
     return out
 
 
@@ -49,29 +60,81 @@ def log_loss(labels: list[int], logits: np.ndarray) -> float:
     return F.cross_entropy(torch.from_numpy(logits).double(), torch.as_tensor(labels)).item()
 
 
+def per_class(labels: list[int], predictions: np.ndarray, names: list[str]) -> dict:
+    """Precision, recall and support per label, and the confusion matrix (rows: true label, columns: predicted)."""
+    truth = np.asarray(labels)
+    confusion = np.zeros((len(names), len(names)), dtype=int)
+    np.add.at(confusion, (truth, predictions), 1)
+    report = {}
+    for i, name in enumerate(names):
+        predicted, actual = confusion[:, i].sum(), confusion[i].sum()
+        report[name] = {
+            "precision": float(confusion[i, i] / predicted) if predicted else 0.0,
+            "recall": float(confusion[i, i] / actual) if actual else 0.0,
+            "support": int(actual),
+        }
+    return {"per_class": report, "confusion": {"labels": names, "matrix": confusion.tolist()}}
+
+
+def labelled_split(checkpoint: Path, split: str, data: str | None, columns: tuple[str, str] | None, split_seed: int):
+    """(texts, label ids, where they came from): --data, else the file the checkpoint was trained with for that
+    split (with the columns it was trained with), else the built-in reviews' split."""
+    config = AlbertConfig.load(checkpoint)
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    recorded, recorded_columns = recorded_files(checkpoint)
+    if data is None and recorded:
+        if split not in recorded:
+            raise ValueError(f"{checkpoint} was trained without a {split} file; pass --data FILE")
+        data, columns = recorded[split], columns or recorded_columns
+    if data is None:
+        reviews = load_reviews(seed=split_seed)
+        chosen = getattr(reviews, split)
+        return chosen.texts, chosen.labels, {"split": split, "sha256": reviews.manifest["splits"][split]["sha256"]}
+    file = read_labelled(data, *(columns or ("text", "label")))
+    unknown = sorted(set(file.labels) - set(names))
+    if unknown:
+        raise DataFileError(f"{file.path}: labels {unknown} are not the model's ({', '.join(names)}); fix the file")
+    return file.texts, [names.index(label) for label in file.labels], {"data": str(file.path), "sha256": file.sha256}
+
+
+def recorded_files(checkpoint: Path) -> tuple[dict[str, str], tuple[str, str]]:
+    """The data files `albert-edge train --train/--dev/--test` recorded in the checkpoint's training.json, and
+    their text and label columns."""
+    path = Path(checkpoint) / "training.json"
+    if not path.is_file():
+        return {}, ("text", "label")
+    training = json.loads(path.read_text(encoding="utf-8"))
+    files = training.get("data", {}).get("files", {})
+    args = training.get("args", {})
+    columns = (args.get("text_column", "text"), args.get("label_column", "label"))
+    return {split: entry["path"] for split, entry in files.items()}, columns
+
+
 def evaluate(
     checkpoint: str | Path,
     split: str = "test",
     max_length: int | None = None,
     truncation: str | None = None,
     split_seed: int = 13,
+    data: str | None = None,
+    columns: tuple[str, str] | None = None,
 ) -> dict:
-    """Accuracy, macro-F1 and log-loss of a checkpoint folder on a split of the reviews."""
+    """Accuracy, macro-F1, log-loss, per-class precision/recall and the confusion matrix of a checkpoint folder."""
     if split not in ("train", "dev", "test"):
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
     trained_length, trained_truncation = text_settings(checkpoint)
     max_length, truncation = max_length or trained_length, truncation or trained_truncation
-    reviews = load_reviews(seed=split_seed)
-    data = getattr(reviews, split)
+    texts, labels, source = labelled_split(Path(checkpoint), split, data, columns, split_seed)
     model = load_pretrained(checkpoint)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
-    logits = pytorch_logits(model, encoder, data.texts)
+    logits = pytorch_logits(model, encoder, texts, progress=True)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return {
-        "split": split,
-        "count": len(data),
-        "sha256": reviews.manifest["splits"][split]["sha256"],
+        **source,
+        "count": len(texts),
         "max_length": max_length,
         "truncation": truncation,
-        **classification_metrics(data.labels, logits.argmax(1)),
-        "log_loss": log_loss(data.labels, logits),
+        **classification_metrics(labels, logits.argmax(1)),
+        "log_loss": log_loss(labels, logits),
+        **per_class(labels, logits.argmax(1), names),
     }

@@ -20,20 +20,20 @@ from albert_edge_runtime.encoding import TextEncoder
 from .batching import bucketed_batches, pad_batch
 from .data import unlabelled_texts
 from .model import AlbertForPreTraining
-from .recipe import SHAPE, ModelArgs, build_config, make_optimizer, special_ids
+from .recipe import SHAPE, ModelArgs, arg, build_config, make_optimizer, special_ids
 
 
 @dataclass(kw_only=True)
 class PretrainArgs(ModelArgs):
     out: str
-    minutes: float = 60.0  # of wall clock in this call; call again with the same --out to continue
-    until_step: int = 0  # >0: also stop once the run (over all calls) has made this many steps: a recipe to repeat
-    checkpoint_minutes: float = 10.0
-    batch_size: int = 64
-    lr: float = 3e-4  # 1e-3 sat on the unigram plateau for 3 600 steps (docs/model-card.md)
-    weight_decay: float = 0.01
-    news: bool = True  # the news corpus besides the training split's texts
-    limit: int = 0  # >0: only this many training texts and no news (smoke tests)
+    minutes: float = arg(60.0, "wall-clock minutes of this call; call again with the same --out to continue")
+    until_step: int = arg(0, "also stop once the run (over all calls) reaches this step; 0 = no step bound")
+    checkpoint_minutes: float = arg(10.0, "minutes between checkpoints (written aside, then moved in)")
+    batch_size: int = arg(64, "sentence pairs per step")
+    lr: float = arg(3e-4, "peak learning rate (1e-3 stayed on the unigram plateau: docs/model-card.md)")
+    weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
+    news: bool = arg(True, "pretrain on the news corpus besides the training split's texts")
+    limit: int = arg(0, "only this many training texts and no news; 0 = all (smoke tests)")
 
     def __post_init__(self) -> None:
         if self.until_step < 0:

@@ -3,7 +3,8 @@ optimizer, and the tokens no corruption may touch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -11,6 +12,12 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .config import AlbertConfig
 from .data import LABELS
+
+
+def arg(default: Any, help: str) -> Any:
+    """A dataclass field whose help text becomes the command-line flag's (`albert-edge train --help`)."""
+    return field(default=default, metadata={"help": help})
+
 
 SHAPE = ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
@@ -23,22 +30,22 @@ class ModelArgs:
     AlbertConfig keeps Hugging Face's albert-base ones; `build_config` copies them over by name.
     """
 
-    max_length: int = 256
-    truncation: str = "head+tail"
-    seed: int = 13
-    split_seed: int = 13
-    vocab_size: int = 16000
-    cjk: str = "words"
-    embedding_size: int = 128
-    hidden_size: int = 312
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 12
-    intermediate_size: int = 1248
-    dropout: float = 0.1
-    threads: int = 0  # 0: all cores
+    max_length: int = arg(256, "tokens per text, [CLS] and [SEP] included; longer texts are truncated")
+    truncation: str = arg("head+tail", "which tokens a long text keeps: head, or head+tail (reviews end with verdicts)")
+    seed: int = arg(13, "seed of initialisation, batch order and dropout")
+    split_seed: int = arg(13, "seed of the built-in reviews' train/dev/test split")
+    vocab_size: int = arg(16000, "WordPiece vocabulary learnt from the training texts (not with --init-from)")
+    cjk: str = arg("words", "Chinese in the vocabulary: words (jieba words + characters) or chars")
+    embedding_size: int = arg(128, "token embedding width (ALBERT factorises it from hidden_size)")
+    hidden_size: int = arg(312, "transformer width")
+    num_hidden_layers: int = arg(4, "layers; all share one group of weights")
+    num_attention_heads: int = arg(12, "attention heads; must divide hidden_size")
+    intermediate_size: int = arg(1248, "feed-forward width")
+    dropout: float = arg(0.1, "dropout of hidden states, attention and the classifier")
+    threads: int = arg(0, "PyTorch threads; 0 = all cores")
 
 
-def build_config(args: ModelArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
+def build_config(args: ModelArgs, vocab_size: int, pad_id: int, labels: list[str] | None = None) -> AlbertConfig:
     """The model `args` describe; every other AlbertConfig field keeps its Hugging Face default."""
     return AlbertConfig(
         vocab_size=vocab_size,
@@ -49,7 +56,7 @@ def build_config(args: ModelArgs, vocab_size: int, pad_id: int) -> AlbertConfig:
         classifier_dropout_prob=args.dropout,
         max_position_embeddings=max(512, args.max_length),
         pad_token_id=pad_id,
-        id2label=dict(LABELS),
+        id2label=dict(enumerate(labels)) if labels else dict(LABELS),
     )
 
 

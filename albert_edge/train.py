@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -19,36 +21,58 @@ from tqdm import tqdm
 from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
-from .data import load_reviews, unlabelled_texts
+from .config import AlbertConfig
+from .data import LABELS, load_reviews, unlabelled_texts
+from .datafiles import LabelledData, prepare, read_labelled
+from .encoders import classifier_config, load_encoder, start_from
 from .evaluate import classification_metrics, pytorch_logits
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import PretrainArgs, load_pretraining, pretrain
-from .recipe import ModelArgs, build_config, make_optimizer, special_ids
+from .pretrain import PretrainArgs, pretrain
+from .recipe import ModelArgs, arg, build_config, make_optimizer, special_ids
 from .teacher import TEACHERS
-from .tokenization import build_chinese_wordpiece, save_tokenizer
+from .tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer
+
+# The committed default model's fine-tuning (models/default/training.json), which the defaults of TrainArgs are;
+# its encoder came from `albert-edge pretrain` (docs/model-card.md).
+RECIPES = {
+    "default": dict(
+        max_length=128, truncation="head+tail", seed=1, epochs=4, batch_size=32, lr=3e-4, weight_decay=0.01,
+        warmup_ratio=0.06, label_smoothing=0.1, patience=2, distill=0.5, teacher="char", dropout=0.1, threads=1,
+    ),
+}  # fmt: skip
 
 
 @dataclass(kw_only=True)
 class TrainArgs(ModelArgs):
     out: str
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    label_smoothing: float = 0.0
-    patience: int = 2
-    init_from: str = ""  # a folder written by `albert-edge pretrain`: its tokenizer and encoder weights
-    pretrain_minutes: float = 0.0
-    pretrain_steps: int = 0  # >0: inline pretraining also stops after this many steps (reproducible runs, tests)
-    pretrain_news: bool = True
-    distill: float = 0.0  # weight of the soft-target loss from the out-of-fold TF-IDF teacher (0 = off)
-    teacher: str = "char"  # the n-gram teacher: char 1-3 TF-IDF ("char") or char 1-3 + jieba words ("char+words")
-    ema: float = 0.0  # >0: evaluate and save an exponential moving average of the weights with this decay per step
-    token_dropout: float = 0.0  # probability that a training token is replaced by [MASK], drawn anew every step
-    word2vec: bool = False  # start the word embeddings from skip-gram vectors trained on the unlabelled text
-    augment: int = 0  # with --distill: clause spans per training text, labelled by the teacher only
-    limit: int = 0  # >0: use only this many train/dev texts (smoke tests)
+    train: str = arg("", "training file (CSV, TSV or JSONL with a text and a label column); none: the built-in reviews")
+    dev: str = arg("", "dev file, same format: picks the best epoch; required with --train")
+    test: str = arg("", "test file, same format: only checked for overlap and recorded for `albert-edge eval`")
+    text_column: str = arg("text", "column (or JSON key) holding the text")
+    label_column: str = arg("label", "column (or JSON key) holding the label; label names come from the data")
+    recipe: str = arg("default", "named recipe whose values are these defaults: default (the shipped model's)")
+    resume: bool = arg(False, "continue the run in --out from its last finished epoch")
+    max_length: int = arg(128, "tokens per text, [CLS] and [SEP] included; longer texts are truncated")
+    seed: int = arg(1, "seed of initialisation, batch order and dropout")
+    threads: int = arg(1, "PyTorch threads; 0 = all cores")
+    epochs: int = arg(4, "passes over the training data (fewer with --patience)")
+    batch_size: int = arg(32, "texts per step")
+    lr: float = arg(3e-4, "peak learning rate (linear warm-up, then linear decay)")
+    weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
+    warmup_ratio: float = arg(0.06, "share of the steps spent warming the learning rate up")
+    label_smoothing: float = arg(0.1, "label smoothing of the cross-entropy")
+    patience: int = arg(2, "stop after this many epochs without a better dev accuracy")
+    init_from: str = arg("", "start from this encoder: a folder of `albert-edge pretrain` or any HF ALBERT folder")
+    pretrain_minutes: float = arg(0.0, "MLM+SOP pretraining minutes before fine-tuning (use `albert-edge pretrain`)")
+    pretrain_steps: int = arg(0, "with --pretrain-minutes: also stop pretraining after this many steps; 0 = none")
+    pretrain_news: bool = arg(True, "learn the vocabulary (and pretrain) on the news corpus too")
+    distill: float = arg(0.5, "weight of the out-of-fold TF-IDF teacher's soft targets; 0 = off")
+    teacher: str = arg("char", "the n-gram teacher: char (1-3 TF-IDF) or char+words (+ jieba words)")
+    ema: float = arg(0.0, "evaluate and save a moving average of the weights with this decay per step; 0 = off")
+    token_dropout: float = arg(0.0, "probability that a training token becomes [MASK], drawn every step")
+    word2vec: bool = arg(False, "start the word embeddings from skip-gram vectors of the unlabelled text")
+    augment: int = arg(0, "with --distill: clause spans per training text, labelled by the teacher only")
+    limit: int = arg(0, "use only this many train/dev texts; 0 = all (smoke tests)")
 
     def __post_init__(self):
         if self.init_from and self.pretrain_minutes > 0:
@@ -71,6 +95,12 @@ class TrainArgs(ModelArgs):
             )
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
+        if (self.dev or self.test) and not self.train:
+            raise ValueError("--dev/--test come with --train: give your training file too")
+        if self.train and not self.dev:
+            raise ValueError("--train needs --dev: a held-out file that picks the best epoch (e.g. 10 % of the data)")
 
 
 def start_word_embeddings(model: AlbertForSequenceClassification, tokenizer, texts: list[str], args: TrainArgs) -> None:
@@ -187,73 +217,144 @@ def train_epoch(
     return float(np.mean(losses))
 
 
+def training_data(args: TrainArgs) -> LabelledData:
+    """The user's files (--train/--dev/--test), or the built-in reviews; cut to --limit for smoke tests."""
+    if args.train:
+        files = [
+            read_labelled(f, args.text_column, args.label_column) if f else None
+            for f in (args.train, args.dev, args.test)
+        ]
+        data = prepare(*files)
+    else:
+        reviews = load_reviews(seed=args.split_seed)
+        data = LabelledData(
+            [LABELS[i] for i in sorted(LABELS)], reviews.train, reviews.dev, reviews.test, reviews.manifest
+        )
+    if args.limit:
+        for split in (data.train, data.dev):
+            split.texts, split.labels = split.texts[: args.limit], split.labels[: args.limit]
+    return data
+
+
+def starting_point(args: TrainArgs, out: Path, data: LabelledData):
+    """(tokenizer, config, encoder to start from or None, unlabelled texts the vocabulary was learnt on)."""
+    if args.resume:
+        state = torch.load(out / STATE_FILE, weights_only=True)
+        return load_tokenizer(out), AlbertConfig.from_dict(state["config"]), None, []
+    if args.init_from:
+        encoder = load_encoder(args.init_from, args)
+        return encoder.tokenizer, classifier_config(encoder, data.labels, args.dropout), encoder, []
+    unlabelled = unlabelled_texts(data.train.texts, news=args.pretrain_news and not args.limit)
+    tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
+    config = build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]"), data.labels)
+    return tokenizer, config, None, unlabelled
+
+
+def check_out(args: TrainArgs, out: Path) -> None:
+    if args.resume and not (out / STATE_FILE).is_file():
+        raise FileNotFoundError(f"nothing to resume in {out}: no {STATE_FILE}; start the run without --resume")
+    if not args.resume and (out / STATE_FILE).is_file():
+        raise FileExistsError(f"{out} holds a training run; continue it with --resume or choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def train(args: TrainArgs) -> dict:
     """Run the whole recipe; the best dev checkpoint ends up in `args.out`. Returns the final metrics."""
     torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    reviews = load_reviews(seed=args.split_seed)
-    train_split, dev_split = reviews.train, reviews.dev
-    if args.limit:
-        train_split.texts, train_split.labels = train_split.texts[: args.limit], train_split.labels[: args.limit]
-        dev_split.texts, dev_split.labels = dev_split.texts[: args.limit], dev_split.labels[: args.limit]
-    unlabelled: list[str] = []  # only read when the vocabulary is learnt here (--init-from brings its own)
-    if args.init_from:
-        tokenizer, pretrainer = load_pretraining(Path(args.init_from), args)
-    else:
-        unlabelled = unlabelled_texts(train_split.texts, news=args.pretrain_news and not args.limit)
-        tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
-        pretrainer = None
+    check_out(args, out)
+    data = training_data(args)
+    tokenizer, config, start, unlabelled = starting_point(args, out, data)
     save_tokenizer(tokenizer, out)
     encoder = TextEncoder(tokenizer, args.max_length, args.truncation)
-    config = build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]"))
     model = AlbertForSequenceClassification(config)
-    if args.word2vec:
+    if start is not None:
+        start_from(model, start)
+    if args.word2vec and not args.resume:
         start_word_embeddings(model, tokenizer, unlabelled, args)
-    if args.pretrain_minutes > 0:
-        pretrainer = AlbertForPreTraining(config)
-        lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
-        optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
-        pretrain(
-            pretrainer,
-            optimizer,
-            encoder,
-            unlabelled,
-            minutes=args.pretrain_minutes,
-            seed=args.seed,
-            out=out,
-            lr=lr,
-            until_step=args.pretrain_steps,
-        )
-    if pretrainer is not None:
-        model.albert.load_state_dict(pretrainer.albert.state_dict())
-    data = training_set(train_split.texts, train_split.labels, args)
-    encoded = encoder.encode_batch(data.texts)
+    if args.pretrain_minutes > 0 and not args.resume:
+        pretrain_inline(model, encoder, unlabelled, args, out)
+    return fit(model, encoder, data, args, out)
+
+
+def pretrain_inline(model, encoder: TextEncoder, unlabelled: list[str], args: TrainArgs, out: Path) -> None:
+    pretrainer = AlbertForPreTraining(model.config)
+    lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
+    optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
+    pretrain(
+        pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out, lr=lr,
+        until_step=args.pretrain_steps,
+    )  # fmt: skip
+    model.albert.load_state_dict(pretrainer.albert.state_dict())
+
+
+def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: Path) -> dict:
+    """The epochs: train, score dev, keep the best; a state file after each epoch makes the run resumable."""
+    rng = random.Random(args.seed)
+    examples = training_set(data.train.texts, data.train.labels, args)
+    encoded = encoder.encode_batch(examples.texts)
     steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
     # Averaged weights (when asked) are what gets scored and saved: the training weights keep the optimizer's noise.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     scored = ema.module if ema is not None else model
-    corrupt = token_dropper(encoder, config.pad_token_id, args.token_dropout, args.seed) if args.token_dropout else None
-    history, best, stale, start = [], -1.0, 0, time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(model, optimizer, scheduler, encoded, data, args, rng, epoch, ema, corrupt)
-        dev = classification_metrics(dev_split.labels, pytorch_logits(scored, encoder, dev_split.texts).argmax(1))
-        history.append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
-        (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
-        print(json.dumps(history[-1]))
-        if dev["accuracy"] > best:
-            best, stale = dev["accuracy"], 0
+    pad_id = model.config.pad_token_id
+    corrupt = token_dropper(encoder, pad_id, args.token_dropout, args.seed) if args.token_dropout else None
+    run = {"epoch": 0, "history": [], "best": -1.0, "stale": 0, "seconds": 0.0}
+    if args.resume:
+        run = resume_state(out, data, model, optimizer, scheduler, ema, rng)
+    start = time.perf_counter() - run["seconds"]
+    for epoch in range(run["epoch"] + 1, args.epochs + 1):
+        if run["stale"] >= args.patience:
+            break
+        loss = train_epoch(model, optimizer, scheduler, encoded, examples, args, rng, epoch, ema, corrupt)
+        dev = classification_metrics(data.dev.labels, pytorch_logits(scored, encoder, data.dev.texts).argmax(1))
+        run["history"].append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
+        print(json.dumps(run["history"][-1]))
+        improved = dev["accuracy"] > run["best"]
+        run.update(epoch=epoch, seconds=time.perf_counter() - start, best=max(run["best"], dev["accuracy"]))
+        run["stale"] = 0 if improved else run["stale"] + 1
+        if improved:
             scored.save_pretrained(out)
-            write_summary(out, args, reviews.manifest, history, best, time.perf_counter() - start)
-        else:
-            stale += 1
-            if stale >= args.patience:
-                break
-    return write_summary(out, args, reviews.manifest, history, best, time.perf_counter() - start)
+        save_state(out, run, data, model, optimizer, scheduler, ema, rng)
+        write_summary(out, args, data.report, run["history"], run["best"], run["seconds"])
+    return write_summary(out, args, data.report, run["history"], run["best"], time.perf_counter() - start)
+
+
+STATE_FILE = "train_state.pt"  # what --resume needs: weights, optimizer, schedule, random states, the curve
+
+
+def data_fingerprint(data: LabelledData) -> str:
+    payload = json.dumps([data.labels, data.train.texts, data.train.labels, data.dev.texts], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def save_state(out: Path, run: dict, data, model, optimizer, scheduler, ema, rng: random.Random) -> None:
+    state = {
+        "run": json.dumps(run), "config": model.config.to_dict(), "data": data_fingerprint(data),
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "ema": ema.state_dict() if ema is not None else {}, "rng": json.dumps(rng.getstate()),
+        "torch_rng": torch.get_rng_state(),
+    }  # fmt: skip
+    torch.save(state, out / f".{STATE_FILE}")
+    os.replace(out / f".{STATE_FILE}", out / STATE_FILE)  # a run stopped mid-write keeps the previous state
+
+
+def resume_state(out: Path, data, model, optimizer, scheduler, ema, rng: random.Random) -> dict:
+    state = torch.load(out / STATE_FILE, weights_only=True)
+    if state["data"] != data_fingerprint(data):
+        raise ValueError(f"{out} was trained on other data; resume with the same --train/--dev files and --limit")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
+    version, internal, gauss = json.loads(state["rng"])
+    rng.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch_rng"])
+    return json.loads(state["run"])
 
 
 def write_summary(out: Path, args: TrainArgs, manifest: dict, history: list, best: float, seconds: float) -> dict:

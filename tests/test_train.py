@@ -111,7 +111,7 @@ def test_augmented_spans_learn_from_the_teacher_only():
 
 def test_augment_without_teacher_is_refused():
     with pytest.raises(ValueError, match="--augment needs --distill"):
-        TrainArgs(out="-", augment=2)
+        TrainArgs(out="-", augment=2, distill=0.0)
 
 
 def test_unknown_teacher_is_refused():
@@ -219,7 +219,7 @@ def test_pretraining_folder_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="has files but no pretrain_state.pt; choose an empty or new folder"):
         run_pretraining(PretrainArgs(out=str(tmp_path), until_step=1, limit=50, **TINY))
-    with pytest.raises(FileNotFoundError, match="no pretrain_state.pt; point at a folder written by"):
+    with pytest.raises(FileNotFoundError, match="config.json not found; a checkpoint folder needs a Hugging Face"):
         train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path), epochs=1, limit=50, **TINY))
     with pytest.raises(ValueError, match="--init-from and --pretrain-minutes both pretrain"):
         TrainArgs(out="-", init_from=str(tmp_path), pretrain_minutes=5)

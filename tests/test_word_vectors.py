@@ -63,6 +63,7 @@ def test_training_starts_from_the_word2vec_vectors(tmp_path):
         intermediate_size=64,
         max_length=32,
         threads=1,
+        seed=13,
         dropout=0.0,
         limit=100,
         epochs=1,

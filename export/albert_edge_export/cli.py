@@ -82,8 +82,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         "--per-channel",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="per-output-channel weight scales (default off: measured 5-25 %% slower at batch 1 with "
-        "the same dev accuracy on the default model)",
+        help="per-output-channel weight scales (default off: slower at batch 1 for the same dev accuracy on "
+        "the default model; docs/measurements.md)",
     )
     p.add_argument(
         "--quantize-embeddings",
@@ -100,10 +100,29 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_export_command)
 
 
-def _languages(flag: str | None, checkpoint: Path) -> list[str]:
-    if flag is None:  # albert-edge trains on the built-in Chinese reviews only
-        return ["zh"] if (checkpoint / "training.json").is_file() else []
+def _training(checkpoint: Path) -> dict:
+    """The checkpoint's training.json (albert-edge checkpoints), else {}."""
+    path = checkpoint / "training.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _languages(flag: str | None, training: dict) -> list[str]:
+    if flag is None:  # the built-in reviews are Chinese; a user's own data may be in any language
+        builtin = bool(training) and "files" not in training.get("data", {})
+        return ["zh"] if builtin else []
     return [lang.strip() for lang in flag.split(",") if lang.strip()]
+
+
+def _verify_data(flag: str, training: dict) -> tuple[str, tuple[str, str]]:
+    """auto: the dev file the checkpoint was trained with, the built-in reviews' dev split, or random text."""
+    args = training.get("args", {})
+    columns = (args.get("text_column", "text"), args.get("label_column", "label"))
+    if flag != "auto":
+        return flag, columns
+    dev = training.get("data", {}).get("files", {}).get("dev")
+    if dev is not None:
+        return dev["path"], columns
+    return ("reviews-dev" if training else "random"), columns
 
 
 def run_export_command(args: argparse.Namespace) -> int:
@@ -113,14 +132,14 @@ def run_export_command(args: argparse.Namespace) -> int:
 
     # A missing folder falls through to run_export, whose error names it.
     trained_length, trained_truncation = text_settings(args.checkpoint) if args.checkpoint.is_dir() else (512, "head")
-    verify_data = args.verify_data
-    if verify_data == "auto":
-        verify_data = "reviews-dev" if (args.checkpoint / "training.json").is_file() else "random"
+    training = _training(args.checkpoint) if args.checkpoint.is_dir() else {}
+    verify_data, verify_columns = _verify_data(args.verify_data, training)
     options = ExportOptions(
         checkpoint=args.checkpoint,
         out=args.out,
         max_drop=args.max_drop,
         verify_data=verify_data,
+        verify_columns=verify_columns,
         max_length=args.max_length or trained_length,
         truncation=args.truncation or trained_truncation,
         per_channel=args.per_channel,
@@ -129,7 +148,7 @@ def run_export_command(args: argparse.Namespace) -> int:
         fallback_limit=args.fallback_limit,
         fuse_attention=args.fuse_attention,
         weights=args.weights,
-        languages=_languages(args.languages, args.checkpoint),
+        languages=_languages(args.languages, training),
         batch_tolerance=args.batch_tolerance,
         command="albert-edge " + shlex.join(sys.argv[1:]),
     )

@@ -39,7 +39,7 @@ class ExportOptions:
     checkpoint: Path
     out: Path
     max_drop: float  # accuracy points the INT8 model may lose against fp32 on the held-out data
-    verify_data: str  # "reviews-dev", "random", or a file: one text per line, optional "label<TAB>text"
+    verify_data: str  # "reviews-dev", "random", a CSV/TSV/JSONL file, or a text file (optional "label<TAB>text")
     max_length: int
     truncation: str
     per_channel: bool
@@ -51,6 +51,7 @@ class ExportOptions:
     languages: list[str] = field(default_factory=list)  # what the model reads, e.g. ["zh"]; recorded only
     batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
+    verify_columns: tuple[str, str] = ("text", "label")  # text and label columns of a CSV/TSV/JSONL verify file
 
 
 def guarded_quantize(
@@ -64,7 +65,7 @@ def guarded_quantize(
     names: dict[str, str],
 ) -> tuple[Path, Verification, list[str]]:
     """Quantize `model` (work/opt.onnx, loaded); while the drop exceeds the guard, keep the most sensitive shared
-    weight fp32 (measured)."""
+    weight fp32 (the one whose fp32 copy recovers the most agreement)."""
     weights = matmul_weights(model)
     base_excluded = nodes_matching(model, options.keep_fp32)
     kept: list[str] = []
@@ -136,7 +137,7 @@ def run_export(options: ExportOptions) -> Path:
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
-    texts, truth = held_out(options.verify_data, tokenizer, labels)
+    texts, truth = held_out(options.verify_data, tokenizer, labels, options.verify_columns)
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)

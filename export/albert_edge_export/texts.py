@@ -6,8 +6,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from albert_edge.datafiles import FORMATS, read_labelled
 
-def held_out(verify_data: str, tokenizer, labels: list[str]) -> tuple[list[str], list[int] | None]:
+
+def held_out(
+    verify_data: str, tokenizer, labels: list[str], columns: tuple[str, str] = ("text", "label")
+) -> tuple[list[str], list[int] | None]:
     """The texts (and labels, when known) the INT8 guard checks: reviews-dev, random vocabulary or a file."""
     if verify_data == "reviews-dev":
         from albert_edge.data import load_reviews
@@ -21,7 +25,19 @@ def held_out(verify_data: str, tokenizer, labels: list[str]) -> tuple[list[str],
     path = Path(verify_data)
     if not path.is_file():
         raise FileNotFoundError(f"verify data {path} not found; give reviews-dev, random or a text file")
+    if path.suffix.lower() in FORMATS and not _plain_label_tab_text(path, columns):
+        file = read_labelled(path, *columns)
+        unknown = sorted(set(file.labels) - set(labels))
+        if unknown:
+            raise ValueError(f"{path}: unknown labels {unknown}; expected one of {labels}")
+        return file.texts, [labels.index(label) for label in file.labels]
     return _read_text_file(path, labels)
+
+
+def _plain_label_tab_text(path: Path, columns: tuple[str, str]) -> bool:
+    """A .tsv file without a header row naming the columns is the older "label<TAB>text" verify format."""
+    first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].rstrip("\r")
+    return path.suffix.lower() == ".tsv" and columns[0] not in first.split("\t")
 
 
 def _read_text_file(path: Path, labels: list[str]) -> tuple[list[str], list[int] | None]:
