@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", dest="json_out", help="also write the full report to this JSON file (the terminal gets a short table)"
     )
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
+    c = sub.add_parser(
+        "score",
+        help="classify a file of any size into another, resumably (text lines, JSONL, CSV, TSV)",
+        description="Stream INPUT (a .csv, .tsv or .jsonl file with a text column, or any other file as one "
+        "text per line) into OUTPUT (.jsonl, .csv or .tsv) with the input's columns and label, score, p_<label> "
+        "and truncated added. OUTPUT appears only when complete; run the same command again to continue a "
+        "killed job. Bad rows are listed in OUTPUT.errors.jsonl.",
+    )
+    c.add_argument("input", help="the file to score")
+    c.add_argument("--out", required=True, help="output file: .jsonl, .csv or .tsv")
+    c.add_argument("--text-column", default="text", help="column or JSON key holding the text (default: text)")
+    c.add_argument("--batch-size", type=int, default=32, help="texts run together at most (default 32)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _common(c)
     s = sub.add_parser(
         "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
     )
@@ -195,6 +209,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from .classifier import SentimentClassifier
+    from .score import score_file
+
+    clf = SentimentClassifier.load(args.bundle, threads=args.threads)
+    summary = score_file(
+        clf, Path(args.input), Path(args.out), args.text_column, args.batch_size, progress_bar=not args.no_progress
+    )
+    if summary["bad_rows"]:
+        print(
+            f"albert-edge-run score: {summary['bad_rows']} bad rows skipped, listed in {summary['errors']}",
+            file=sys.stderr,
+        )
+    print(json.dumps(summary))
+    return 0
+
+
 def _ints(text: str, flag: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -226,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
     tune_glibc_malloc()  # this process is ours: keep freed memory out of the heap (memory.tune_glibc_malloc)
     try:
-        return {"predict": cmd_predict, "bench": cmd_bench, "serve": cmd_serve}[args.command](args)
+        commands = {"predict": cmd_predict, "bench": cmd_bench, "score": cmd_score, "serve": cmd_serve}
+        return commands[args.command](args)
     except BrokenPipeError:
         # The reader stopped reading (`| head`): stop quietly with the shell's SIGPIPE status, as command-line
         # tools do; stdout goes to /dev/null so Python's exit flush cannot fail again.

@@ -1,0 +1,228 @@
+"""`albert-edge-run score`: classify a file of any size in bounded memory, resumably.
+
+Rows stream in (text lines, JSONL, CSV or TSV), are classified CHUNK valid texts at a time (the chunks `predict`
+itself uses, so a row's answer equals `predict` on the same valid texts), and stream out in the output's format
+with the input's columns kept and `label`, `score`, one `p_<label>` per label and `truncated` added. Output goes to
+OUT.partial and is renamed to OUT only when complete. After each chunk the partial files are flushed and
+OUT.progress records how far they are: the same command, run again after a kill, truncates them to that point and
+continues, so the finished file equals an uninterrupted run's byte for byte. Bad rows (not UTF-8, missing text,
+empty) are listed with their row number in OUT.errors.jsonl and counted on stderr; they never stop the job.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .classifier import CHUNK, Prediction, SentimentClassifier
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # anything else: text lines
+
+
+def file_format(path: Path) -> str:
+    return FORMATS.get(path.suffix.lower(), "text")
+
+
+@dataclass
+class Row:
+    number: int  # 1-based, data rows only (a CSV header is not a row)
+    record: dict[str, Any]  # the input's columns, written back out
+    text: str | None  # None: a bad row, `error` says why
+    error: str = ""
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # surrogateescape kept the undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+def _check(number: int, record: dict[str, Any], value: object, column: str) -> Row:
+    if value is None:
+        return Row(number, record, None, f"no {column!r} column or key")
+    if not isinstance(value, str):
+        return Row(number, record, None, f"{column!r} is not text")
+    if not _utf8(value):
+        return Row(number, record, None, "not UTF-8")
+    if not value.strip():
+        return Row(number, record, None, "empty text")
+    return Row(number, record, value)
+
+
+def read_rows(path: Path, text_column: str) -> Iterator[Row]:
+    kind = file_format(path)
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+        if kind in ("csv", "tsv"):
+            reader = csv.DictReader(f, delimiter="," if kind == "csv" else "\t")
+            if reader.fieldnames is None or text_column not in reader.fieldnames:
+                raise ValueError(
+                    f"{path} has no {text_column!r} column (it has {reader.fieldnames}); pass --text-column"
+                )
+            for number, record in enumerate(reader, start=1):
+                yield _check(number, dict(record), record.get(text_column), text_column)
+            return
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if kind == "text":
+                yield _check(number, {"text": line}, line, "text")
+                continue
+            parsed: Any = None
+            try:
+                parsed = json.loads(line) if _utf8(line) else None
+            except json.JSONDecodeError:
+                pass
+            if not isinstance(parsed, dict):
+                yield Row(number, {}, None, "not a JSON object" if _utf8(line) else "not UTF-8")
+            else:
+                yield _check(number, parsed, parsed.get(text_column), text_column)
+
+
+def result_columns(prediction: Prediction) -> dict[str, Any]:
+    probabilities = {f"p_{label}": round(p, 6) for label, p in prediction.probabilities.items()}
+    return {"label": prediction.label, "score": round(prediction.score, 6), **probabilities,
+            "truncated": prediction.truncated}  # fmt: skip
+
+
+class Writer:
+    """Rows out in `kind`: JSONL objects, or CSV/TSV with the header written once (columns of the first row)."""
+
+    def __init__(self, f: IO[str], kind: str, header_written: bool):
+        self.f, self.kind = f, kind
+        self.csv: csv.DictWriter | None = None
+        self.header_written = header_written
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.kind == "jsonl":
+            self.f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        if self.csv is None:
+            delimiter = "," if self.kind == "csv" else "\t"
+            self.csv = csv.DictWriter(self.f, fieldnames=list(row), delimiter=delimiter, extrasaction="ignore")
+            if not self.header_written:
+                self.csv.writeheader()
+                self.header_written = True
+        self.csv.writerow(row)
+
+
+def _identity(path: Path, options: dict) -> dict:
+    stat = path.stat()
+    return {"input": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, **options}
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as f:
+        f.truncate(size)
+
+
+@dataclass
+class Progress:
+    rows: int = 0  # input rows consumed
+    out_bytes: int = 0
+    errors_bytes: int = 0
+    scored: int = 0
+    bad: int = 0
+
+
+def score_file(
+    clf: SentimentClassifier,
+    source: Path,
+    out: Path,
+    text_column: str = "text",
+    batch_size: int = 32,
+    progress_bar: bool = True,
+) -> dict[str, Any]:
+    """Score `source` into `out` (format from its suffix); resumes a job killed with the same arguments."""
+    kind = file_format(out)
+    if kind == "text":
+        raise ValueError(f"--out {out}: write .jsonl, .csv or .tsv (the input's columns and the results go there)")
+    if not source.is_file():
+        raise FileNotFoundError(f"input {source} not found")
+    partial, errors_partial = out.with_name(out.name + ".partial"), out.with_name(out.name + ".errors.partial")
+    ledger = out.with_name(out.name + ".progress")
+    identity = _identity(source, {"text_column": text_column, "batch_size": batch_size, "out": str(out)})
+    rows = read_rows(source, text_column)
+    first = next(rows, None)  # a missing column is refused here, before any output file exists
+    done = _resume_point(ledger, identity, partial, errors_partial)
+    bar = _bar(progress_bar, done.rows)
+    with partial.open("a", encoding="utf-8", newline="") as f, errors_partial.open("a", encoding="utf-8") as errs:
+        writer = Writer(f, kind, header_written=done.out_bytes > 0)
+        pending: list[Row] = []
+        for row in itertools.chain([first] if first else [], rows):
+            if row.number <= done.rows:
+                continue  # scored before the restart
+            pending.append(row)
+            if sum(r.text is not None for r in pending) == CHUNK:
+                _flush(clf, pending, writer, errs, batch_size, done, ledger, identity, f, bar)
+                pending = []
+        _flush(clf, pending, writer, errs, batch_size, done, ledger, identity, f, bar)
+    if bar is not None:
+        bar.close()
+    os.replace(partial, out)
+    errors = out.with_name(out.name + ".errors.jsonl")
+    if done.bad:
+        os.replace(errors_partial, errors)
+    else:
+        errors_partial.unlink()
+        errors.unlink(missing_ok=True)  # a list from an earlier job on this output
+    ledger.unlink()
+    return {"rows": done.rows, "scored": done.scored, "bad_rows": done.bad, "out": str(out),
+            "errors": str(errors) if done.bad else None}  # fmt: skip
+
+
+def _resume_point(ledger: Path, identity: dict, partial: Path, errors_partial: Path) -> Progress:
+    if ledger.is_file() and partial.is_file() and errors_partial.is_file():
+        saved = json.loads(ledger.read_text(encoding="utf-8"))
+        if saved["identity"] == identity:
+            done = Progress(**saved["progress"])
+            _truncate(partial, done.out_bytes)
+            _truncate(errors_partial, done.errors_bytes)
+            return done
+    partial.write_bytes(b"")  # a different job (or none) was here: start over
+    errors_partial.write_bytes(b"")
+    return Progress()
+
+
+def _flush(clf, rows: list[Row], writer: Writer, errs: IO[str], batch_size: int, done: Progress,
+           ledger: Path, identity: dict, f: IO[str], bar) -> None:  # fmt: skip
+    if not rows:
+        return
+    valid = [r for r in rows if r.text is not None]
+    predictions = iter(clf.predict([r.text for r in valid], batch_size=batch_size) if valid else [])
+    for row in rows:
+        if row.text is None:
+            errs.write(json.dumps({"row": row.number, "error": row.error}, ensure_ascii=False) + "\n")
+            done.bad += 1
+        else:
+            writer.write({**row.record, **result_columns(next(predictions))})
+            done.scored += 1
+    done.rows = rows[-1].number
+    f.flush()
+    errs.flush()
+    os.fsync(f.fileno())
+    os.fsync(errs.fileno())
+    done.out_bytes, done.errors_bytes = os.fstat(f.fileno()).st_size, os.fstat(errs.fileno()).st_size
+    tmp = ledger.with_name(ledger.name + ".tmp")
+    tmp.write_text(json.dumps({"identity": identity, "progress": done.__dict__}), encoding="utf-8")
+    os.replace(tmp, ledger)  # the ledger never claims more than the flushed files hold
+    if bar is not None:
+        bar.update(len(rows))
+
+
+def _bar(enabled: bool, initial: int):
+    """tqdm's bar on stderr when installed (the `[score]` extra); otherwise only the summary line."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc="score", unit=" rows", initial=initial, file=sys.stderr, mininterval=1.0)
