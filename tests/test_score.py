@@ -23,7 +23,12 @@ def rows(n: int) -> list[dict]:
 
 
 def write_input(path, records: list[dict]) -> None:
-    if path.suffix == ".jsonl":
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(records), path)
+    elif path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     elif path.suffix in (".csv", ".tsv"):
         with path.open("w", newline="", encoding="utf-8") as f:
@@ -35,6 +40,10 @@ def write_input(path, records: list[dict]) -> None:
 
 
 def read_output(path) -> list[dict]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     with path.open(newline="", encoding="utf-8") as f:
@@ -47,7 +56,8 @@ def run(*args) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("source, target", [(".txt", ".jsonl"), (".jsonl", ".jsonl"), (".csv", ".csv"),
-                                            (".tsv", ".tsv"), (".csv", ".jsonl")])  # fmt: skip
+                                            (".tsv", ".tsv"), (".csv", ".jsonl"), (".parquet", ".parquet"),
+                                            (".jsonl", ".parquet")])  # fmt: skip
 def test_every_format_equals_predict_row_for_row(exported, tmp_path, source, target):
     records = rows(600)  # more than one chunk
     inp, out = tmp_path / f"in{source}", tmp_path / f"out{target}"
@@ -84,30 +94,33 @@ def test_errors_say_what_to_do(exported, tmp_path):
     done = run(tmp_path / "in.csv", "--out", tmp_path / "o.csv", "--bundle", exported[1])
     assert done.returncode == 1 and "has no 'text' column (it has ['review']); pass --text-column" in done.stderr
     done = run(tmp_path / "in.csv", "--out", tmp_path / "o.txt", "--bundle", exported[1])
-    assert done.returncode == 1 and "write .jsonl, .csv or .tsv" in done.stderr
+    assert done.returncode == 1 and "write .jsonl, .csv, .tsv or .parquet" in done.stderr
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.partial").exists()
 
 
-def test_a_killed_job_resumes_to_the_same_bytes(exported, tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_killed_job_resumes_to_the_same_output(exported, tmp_path, suffix):
     inp = tmp_path / "in.csv"
     write_input(inp, rows(20_000))
-    whole = run(inp, "--out", tmp_path / "whole.csv", "--bundle", exported[1], "--text-column", "review")
+    whole = run(inp, "--out", tmp_path / f"whole{suffix}", "--bundle", exported[1], "--text-column", "review")
     assert whole.returncode == 0, whole.stderr
-    out = tmp_path / "cut.csv"
+    out = tmp_path / f"cut{suffix}"
     command = [sys.executable, "-m", "albert_edge_runtime", "score", str(inp), "--out", str(out), "--no-progress",
                "--bundle", str(exported[1]), "--text-column", "review"]  # fmt: skip
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ledger = tmp_path / "cut.csv.progress"
+    ledger = tmp_path / f"cut{suffix}.progress"
     deadline = time.monotonic() + 120
     while not (ledger.exists() and json.loads(ledger.read_text())["progress"]["rows"] >= 2_000):
         assert time.monotonic() < deadline and job.poll() is None, "the job ended before it could be killed"
         time.sleep(0.05)
     job.send_signal(signal.SIGKILL)
     job.wait()
-    assert not out.exists() and (tmp_path / "cut.csv.partial").exists()  # no half output under the final name
+    assert not out.exists()  # no half output under the final name
     again = run(inp, "--out", out, "--bundle", exported[1], "--text-column", "review")
     assert again.returncode == 0, again.stderr
-    assert out.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    if suffix == ".csv":
+        assert out.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert read_output(out) == read_output(tmp_path / f"whole{suffix}")
 
 
 @pytest.mark.perf

@@ -64,14 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
     c = sub.add_parser(
         "score",
-        help="classify a file of any size into another, resumably (text lines, JSONL, CSV, TSV)",
-        description="Stream INPUT (a .csv, .tsv or .jsonl file with a text column, or any other file as one "
-        "text per line) into OUTPUT (.jsonl, .csv or .tsv) with the input's columns and label, score, p_<label> "
-        "and truncated added. OUTPUT appears only when complete; run the same command again to continue a "
-        "killed job. Bad rows are listed in OUTPUT.errors.jsonl.",
+        help="classify a file of any size into another, resumably (text lines, JSONL, CSV, TSV, Parquet)",
+        description="Stream INPUT (a .csv, .tsv, .jsonl or .parquet file with a text column, or any other file as "
+        "one text per line) into OUTPUT (.jsonl, .csv, .tsv or .parquet) with the input's columns and label, "
+        "score, p_<label> and truncated added. OUTPUT appears only when complete; run the same command again "
+        "to continue a killed job. Bad rows are listed in OUTPUT.errors.jsonl.",
     )
     c.add_argument("input", help="the file to score")
-    c.add_argument("--out", required=True, help="output file: .jsonl, .csv or .tsv")
+    c.add_argument("--out", required=True, help="output file: .jsonl, .csv, .tsv or .parquet (the [parquet] extra)")
     c.add_argument("--text-column", default="text", help="column or JSON key holding the text (default: text)")
     c.add_argument("--batch-size", type=int, default=32, help="texts run together at most (default 32)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

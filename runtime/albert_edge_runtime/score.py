@@ -1,12 +1,13 @@
 """`albert-edge-run score`: classify a file of any size in bounded memory, resumably.
 
-Rows stream in (text lines, JSONL, CSV or TSV), are classified CHUNK valid texts at a time (the chunks `predict`
-itself uses, so a row's answer equals `predict` on the same valid texts), and stream out in the output's format
-with the input's columns kept and `label`, `score`, one `p_<label>` per label and `truncated` added. Output goes to
-OUT.partial and is renamed to OUT only when complete. After each chunk the partial files are flushed and
-OUT.progress records how far they are: the same command, run again after a kill, truncates them to that point and
-continues, so the finished file equals an uninterrupted run's byte for byte. Bad rows (not UTF-8, missing text,
-empty) are listed with their row number in OUT.errors.jsonl and counted on stderr; they never stop the job.
+Rows stream in (text lines, JSONL, CSV, TSV or Parquet), are classified CHUNK valid texts at a time (the chunks
+`predict` itself uses, so a row's answer equals `predict` on the same valid texts), and stream out in the output's
+format with the input's columns kept and `label`, `score`, one `p_<label>` per label and `truncated` added. Output
+goes to OUT.partial (Parquet: one part per chunk in OUT.parts/) and becomes OUT only when complete. After each
+chunk the partial files are flushed and OUT.progress records how far they are: the same command, run again after
+a kill, truncates them to that point and continues, so the finished file equals an uninterrupted run's byte for
+byte. Bad rows (not UTF-8, missing text, empty) are listed with their row number in OUT.errors.jsonl and counted
+on stderr; they never stop the job.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import IO, Any
 
 from .classifier import CHUNK, Prediction, SentimentClassifier
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # anything else: text lines
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
 
 def file_format(path: Path) -> str:
@@ -58,8 +59,27 @@ def _check(number: int, record: dict[str, Any], value: object, column: str) -> R
     return Row(number, record, value)
 
 
+def read_parquet(path: Path, text_column: str) -> Iterator[Row]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError("Parquet needs pyarrow: pip install 'albert-edge-runtime[parquet]'") from exc
+    file = pq.ParquetFile(path)
+    if text_column not in file.schema_arrow.names:
+        raise ValueError(f"{path} has no {text_column!r} column (it has {file.schema_arrow.names}); pass --text-column")
+    number = 0
+    for batch in file.iter_batches(batch_size=1024):
+        for record in batch.to_pylist():
+            number += 1
+            yield _check(number, record, record.get(text_column), text_column)
+
+
 def read_rows(path: Path, text_column: str) -> Iterator[Row]:
+    """The rows of `path` (any other suffix than .csv/.tsv/.jsonl/.parquet: one text per line)."""
     kind = file_format(path)
+    if kind == "parquet":
+        yield from read_parquet(path, text_column)
+        return
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
         if kind in ("csv", "tsv"):
             reader = csv.DictReader(f, delimiter="," if kind == "csv" else "\t")
@@ -92,15 +112,25 @@ def result_columns(prediction: Prediction) -> dict[str, Any]:
             "truncated": prediction.truncated}  # fmt: skip
 
 
-class Writer:
-    """Rows out in `kind`: JSONL objects, or CSV/TSV with the header written once (columns of the first row)."""
+class TextSink:
+    """Rows out as JSONL objects, or CSV/TSV with the header written once (the first row's columns). Its
+    checkpoint is the flushed file's size; resuming truncates the file to it."""
 
-    def __init__(self, f: IO[str], kind: str, header_written: bool):
-        self.f, self.kind = f, kind
+    def __init__(self, out: Path, kind: str):
+        self.path, self.kind = out.with_name(out.name + ".partial"), kind
+        self.f: IO[str] | None = None
         self.csv: csv.DictWriter | None = None
-        self.header_written = header_written
+
+    def open(self, checkpoint: int) -> None:
+        if checkpoint:
+            _truncate(self.path, checkpoint)
+        else:
+            self.path.write_bytes(b"")
+        self.f = self.path.open("a", encoding="utf-8", newline="")
+        self.header_written = checkpoint > 0
 
     def write(self, row: dict[str, Any]) -> None:
+        assert self.f is not None
         if self.kind == "jsonl":
             self.f.write(json.dumps(row, ensure_ascii=False) + "\n")
             return
@@ -109,8 +139,74 @@ class Writer:
             self.csv = csv.DictWriter(self.f, fieldnames=list(row), delimiter=delimiter, extrasaction="ignore")
             if not self.header_written:
                 self.csv.writeheader()
-                self.header_written = True
         self.csv.writerow(row)
+
+    def checkpoint(self) -> int:
+        assert self.f is not None
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        return os.fstat(self.f.fileno()).st_size
+
+    def finish(self, out: Path) -> None:
+        assert self.f is not None
+        self.f.close()
+        os.replace(self.path, out)
+
+
+class ParquetSink:
+    """Rows out as Parquet (the `[parquet]` extra): one part file per chunk in OUT.parts/, merged into OUT at the
+    end, so memory holds one chunk. Its checkpoint is the number of finished parts."""
+
+    def __init__(self, out: Path):
+        self.parts = out.with_name(out.name + ".parts")
+        self.rows: list[dict[str, Any]] = []
+        self.count = 0
+
+    def open(self, checkpoint: int) -> None:
+        self.parts.mkdir(exist_ok=True)
+        for part in self.parts.glob("part-*.parquet"):
+            if int(part.stem.split("-")[1]) >= checkpoint:
+                part.unlink()  # written after the last checkpoint
+        self.count = checkpoint
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def checkpoint(self) -> int:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.rows:
+            target = self.parts / f"part-{self.count:06d}.parquet"
+            pq.write_table(pa.Table.from_pylist(self.rows), target.with_suffix(".tmp"))
+            os.replace(target.with_suffix(".tmp"), target)
+            self.rows, self.count = [], self.count + 1
+        return self.count
+
+    def finish(self, out: Path) -> None:
+        import pyarrow.parquet as pq
+
+        parts = sorted(self.parts.glob("part-*.parquet"))
+        partial = out.with_name(out.name + ".partial")
+        if parts:
+            schema = pa_unify([pq.read_schema(p) for p in parts])
+            with pq.ParquetWriter(partial, schema) as writer:
+                for part in parts:
+                    writer.write_table(pq.read_table(part).cast(schema))
+        else:
+            import pyarrow as pa
+
+            pq.write_table(pa.table({}), partial)
+        os.replace(partial, out)
+        for part in parts:
+            part.unlink()
+        self.parts.rmdir()
+
+
+def pa_unify(schemas: list) -> Any:
+    import pyarrow as pa
+
+    return pa.unify_schemas(schemas, promote_options="permissive")
 
 
 def _identity(path: Path, options: dict) -> dict:
@@ -126,7 +222,7 @@ def _truncate(path: Path, size: int) -> None:
 @dataclass
 class Progress:
     rows: int = 0  # input rows consumed
-    out_bytes: int = 0
+    out_checkpoint: int = 0  # the sink's own measure: bytes written, or parts finished
     errors_bytes: int = 0
     scored: int = 0
     bad: int = 0
@@ -143,30 +239,30 @@ def score_file(
     """Score `source` into `out` (format from its suffix); resumes a job killed with the same arguments."""
     kind = file_format(out)
     if kind == "text":
-        raise ValueError(f"--out {out}: write .jsonl, .csv or .tsv (the input's columns and the results go there)")
+        raise ValueError(f"--out {out}: write .jsonl, .csv, .tsv or .parquet (the input's columns and results)")
     if not source.is_file():
         raise FileNotFoundError(f"input {source} not found")
-    partial, errors_partial = out.with_name(out.name + ".partial"), out.with_name(out.name + ".errors.partial")
-    ledger = out.with_name(out.name + ".progress")
+    errors_partial, ledger = out.with_name(out.name + ".errors.partial"), out.with_name(out.name + ".progress")
     identity = _identity(source, {"text_column": text_column, "batch_size": batch_size, "out": str(out)})
     rows = read_rows(source, text_column)
     first = next(rows, None)  # a missing column is refused here, before any output file exists
-    done = _resume_point(ledger, identity, partial, errors_partial)
+    sink: TextSink | ParquetSink = ParquetSink(out) if kind == "parquet" else TextSink(out, kind)
+    done = _resume_point(ledger, identity, errors_partial)
+    sink.open(done.out_checkpoint)
     bar = _bar(progress_bar, done.rows)
-    with partial.open("a", encoding="utf-8", newline="") as f, errors_partial.open("a", encoding="utf-8") as errs:
-        writer = Writer(f, kind, header_written=done.out_bytes > 0)
+    with errors_partial.open("a", encoding="utf-8") as errs:
         pending: list[Row] = []
         for row in itertools.chain([first] if first else [], rows):
             if row.number <= done.rows:
                 continue  # scored before the restart
             pending.append(row)
             if sum(r.text is not None for r in pending) == CHUNK:
-                _flush(clf, pending, writer, errs, batch_size, done, ledger, identity, f, bar)
+                _flush(clf, pending, sink, errs, batch_size, done, ledger, identity, bar)
                 pending = []
-        _flush(clf, pending, writer, errs, batch_size, done, ledger, identity, f, bar)
+        _flush(clf, pending, sink, errs, batch_size, done, ledger, identity, bar)
     if bar is not None:
         bar.close()
-    os.replace(partial, out)
+    sink.finish(out)
     errors = out.with_name(out.name + ".errors.jsonl")
     if done.bad:
         os.replace(errors_partial, errors)
@@ -178,21 +274,19 @@ def score_file(
             "errors": str(errors) if done.bad else None}  # fmt: skip
 
 
-def _resume_point(ledger: Path, identity: dict, partial: Path, errors_partial: Path) -> Progress:
-    if ledger.is_file() and partial.is_file() and errors_partial.is_file():
+def _resume_point(ledger: Path, identity: dict, errors_partial: Path) -> Progress:
+    if ledger.is_file() and errors_partial.is_file():
         saved = json.loads(ledger.read_text(encoding="utf-8"))
         if saved["identity"] == identity:
             done = Progress(**saved["progress"])
-            _truncate(partial, done.out_bytes)
             _truncate(errors_partial, done.errors_bytes)
             return done
-    partial.write_bytes(b"")  # a different job (or none) was here: start over
-    errors_partial.write_bytes(b"")
+    errors_partial.write_bytes(b"")  # a different job (or none) was here: start over
     return Progress()
 
 
-def _flush(clf, rows: list[Row], writer: Writer, errs: IO[str], batch_size: int, done: Progress,
-           ledger: Path, identity: dict, f: IO[str], bar) -> None:  # fmt: skip
+def _flush(clf, rows: list[Row], sink, errs: IO[str], batch_size: int, done: Progress,
+           ledger: Path, identity: dict, bar) -> None:  # fmt: skip
     if not rows:
         return
     valid = [r for r in rows if r.text is not None]
@@ -202,14 +296,12 @@ def _flush(clf, rows: list[Row], writer: Writer, errs: IO[str], batch_size: int,
             errs.write(json.dumps({"row": row.number, "error": row.error}, ensure_ascii=False) + "\n")
             done.bad += 1
         else:
-            writer.write({**row.record, **result_columns(next(predictions))})
+            sink.write({**row.record, **result_columns(next(predictions))})
             done.scored += 1
     done.rows = rows[-1].number
-    f.flush()
     errs.flush()
-    os.fsync(f.fileno())
     os.fsync(errs.fileno())
-    done.out_bytes, done.errors_bytes = os.fstat(f.fileno()).st_size, os.fstat(errs.fileno()).st_size
+    done.out_checkpoint, done.errors_bytes = sink.checkpoint(), os.fstat(errs.fileno()).st_size
     tmp = ledger.with_name(ledger.name + ".tmp")
     tmp.write_text(json.dumps({"identity": identity, "progress": done.__dict__}), encoding="utf-8")
     os.replace(tmp, ledger)  # the ledger never claims more than the flushed files hold
