@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade "pip>=24"
-.venv/bin/pip install --quiet -c constraints.txt -e "./runtime[serve,score,parquet]" -e ".[test]"
+.venv/bin/pip install --quiet -c constraints.txt -e "./runtime[serve,score,parquet,ray]" -e ".[test]"

@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--text-column", default="text", help="column or JSON key holding the text (default: text)")
     c.add_argument("--batch-size", type=int, default=32, help="texts run together at most (default 32)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    c.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (ray://host:10001, or none for a local Ray) with Ray Data; OUTPUT becomes a "
+        "folder of Parquet files (needs the [ray] extra)",
+    )
+    c.add_argument("--ray-workers", type=int, default=1, help="classifier actors on the cluster (default 1)")
     _common(c)
     s = sub.add_parser(
         "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
@@ -213,6 +223,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .classifier import SentimentClassifier
     from .score import score_file
 
+    if args.ray is not None:
+        from .ray import score_with_ray
+
+        summary = score_with_ray(
+            Path(args.input), Path(args.out), args.ray or None, args.ray_workers, args.bundle, args.text_column,
+            args.batch_size,
+        )  # fmt: skip
+        print(json.dumps(summary))
+        return 0
     clf = SentimentClassifier.load(args.bundle, threads=args.threads)
     summary = score_file(
         clf, Path(args.input), Path(args.out), args.text_column, args.batch_size, progress_bar=not args.no_progress
