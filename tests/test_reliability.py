@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -321,7 +322,7 @@ def test_every_command_has_help(command):
             "checkpoint folder /no/such/ckpt does not exist",
         ),
         (
-            ["albert_edge", "train", "--out", "/tmp/never-written-albert-edge", "--augment", "2", "--limit", "20"],
+            ["albert_edge", "train", "--out", "/tmp/never-written-albert-edge", "--augment", "2", "--distill", "0"],
             "--augment needs --distill",
         ),
     ],
@@ -330,3 +331,4 @@ def test_cli_failures_are_one_line_and_nonzero(args, message):
     done = run_module(*args)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+    assert not os.path.exists("/tmp/never-written-albert-edge")  # refused before any work
