@@ -320,6 +320,7 @@ def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: P
             scored.save_pretrained(out)
         save_state(out, run, data, model, optimizer, scheduler, ema, rng)
         write_summary(out, args, data.report, run["history"], run["best"], run["seconds"])
+    (out / STATE_FILE).unlink(missing_ok=True)  # finished: the folder is a plain checkpoint again
     return write_summary(out, args, data.report, run["history"], run["best"], time.perf_counter() - start)
 
 

@@ -230,6 +230,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match="holds a training run; continue it with --resume"):
         train(TrainArgs(out=str(tmp_path / "cut"), **common))
     resumed = train(TrainArgs(out=str(tmp_path / "cut"), resume=True, **common))
+    assert not (tmp_path / "cut" / "train_state.pt").exists()  # a finished run leaves a plain checkpoint
     assert [e["epoch"] for e in resumed["epochs"]] == [1, 2, 3]
     assert [e["train_loss"] for e in resumed["epochs"]] == pytest.approx([e["train_loss"] for e in whole["epochs"]])
     with pytest.raises(FileNotFoundError, match="nothing to resume in .*: no train_state.pt"):
