@@ -25,7 +25,7 @@ def x86_int8_saturates() -> bool:
 
 # INT8 vs transformers, on probabilities / a regression value: exact integer GEMMs, and x86 without VNNI
 # (docs/measurements.md has what each host measured).
-INT8_TOLERANCE = {"exact": (0.02, 0.05), "saturating": (0.1, 0.2)}["saturating" if x86_int8_saturates() else "exact"]
+INT8_TOLERANCE = {"exact": (0.02, 0.05), "saturating": (0.15, 0.25)}["saturating" if x86_int8_saturates() else "exact"]
 
 
 TINY = dict(
