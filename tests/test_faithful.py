@@ -240,9 +240,13 @@ def test_guard_refuses_padding_that_reaches_attention(english, tmp_path, monkeyp
         feeds["attention_mask"][:] = 1
         return feeds
 
+    # fp32 with masked padding moves a text by float noise only: a tolerance far above that and far below
+    # what any trained model's leak causes keeps the test independent of how this machine's tiny training went
+    tight = 1e-3
+    assert json.loads((english[2] / "manifest.json").read_text())["metrics"]["end_to_end"]["max_batch_effect"] < tight
     monkeypatch.setattr(reference, "feeds_for", unmasked)
     with pytest.raises(EndToEndError, match="a text's output changes by .* with its batch neighbours"):
-        export(english[0], tmp_path / "b", weights="fp32")
+        export(english[0], tmp_path / "b", weights="fp32", batch_tolerance=tight)
     assert not (tmp_path / "b").exists()
 
 
