@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 from .checkpoint import read_state_dict
 from .config import AlbertConfig
 from .model import AlbertModel
-from .recipe import SHAPE, ModelArgs
+from .recipe import PRETRAIN_STATE, ModelArgs, check_pretrained_shape
 
 ENCODER_ARCHITECTURES = (
     "AlbertModel",
@@ -22,7 +22,6 @@ ENCODER_ARCHITECTURES = (
     "AlbertForPreTraining",
     "AlbertForSequenceClassification",
 )
-PRETRAIN_STATE = "pretrain_state.pt"  # written by `albert-edge pretrain` next to its checkpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,13 +56,7 @@ def load_encoder(folder: str | Path, args: ModelArgs) -> Encoder:
             f"({', '.join(ENCODER_ARCHITECTURES)})"
         )
     if (folder / PRETRAIN_STATE).is_file():  # our pretraining: its shape must be the one asked for
-        wrong = [
-            f"{n} {getattr(config, n)} (asked {getattr(args, n)})"
-            for n in SHAPE
-            if getattr(config, n) != getattr(args, n)
-        ]
-        if wrong:
-            raise ValueError(f"{folder} was pretrained with {', '.join(wrong)}; pass the same shape flags")
+        check_pretrained_shape(config, args, folder)
     if args.max_length > config.max_position_embeddings:
         raise ValueError(
             f"--max-length {args.max_length} exceeds {folder}'s max_position_embeddings "

@@ -20,7 +20,7 @@ from albert_edge_runtime.encoding import TextEncoder
 from .batching import bucketed_batches, pad_batch
 from .data import unlabelled_texts
 from .model import AlbertForPreTraining
-from .recipe import SHAPE, ModelArgs, arg, build_config, make_optimizer, special_ids
+from .recipe import PRETRAIN_STATE, ModelArgs, arg, build_config, check_pretrained_shape, make_optimizer, special_ids
 
 
 @dataclass(kw_only=True)
@@ -186,24 +186,15 @@ def pretrain(
     return step
 
 
-STATE_FILE = "pretrain_state.pt"  # optimizer state and step, next to config.json + model.safetensors + tokenizer.json
-
-
 def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertForPreTraining]:
     """A folder written by `albert-edge pretrain`, checked against the shape `args` ask for."""
     from .checkpoint import load_pretrained
     from .tokenization import load_tokenizer
 
-    if not (folder / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{folder} has no {STATE_FILE}; point at a folder written by `albert-edge pretrain`")
+    if not (folder / PRETRAIN_STATE).is_file():
+        raise FileNotFoundError(f"{folder} has no {PRETRAIN_STATE}; point at a folder `albert-edge pretrain` wrote")
     model = load_pretrained(folder, head="pretraining")
-    wrong = [
-        f"{name} {getattr(model.config, name)} (asked {getattr(args, name)})"
-        for name in SHAPE
-        if getattr(model.config, name) != getattr(args, name)
-    ]
-    if wrong:
-        raise ValueError(f"{folder} was pretrained with {', '.join(wrong)}; pass the same shape flags")
+    check_pretrained_shape(model.config, args, folder)
     return load_tokenizer(folder), model
 
 
@@ -219,11 +210,11 @@ def run_pretraining(args: PretrainArgs) -> dict:
     texts = unlabelled_texts(
         train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit
     )
-    if (out / STATE_FILE).is_file():
+    if (out / PRETRAIN_STATE).is_file():
         tokenizer, model = load_pretraining(out, args)
-        state = torch.load(out / STATE_FILE, weights_only=True)
+        state = torch.load(out / PRETRAIN_STATE, weights_only=True)
     elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} has files but no {STATE_FILE}; choose an empty or new folder")
+        raise FileExistsError(f"{out} has files but no {PRETRAIN_STATE}; choose an empty or new folder")
     else:
         tokenizer = build_chinese_wordpiece(texts, vocab_size=args.vocab_size, cjk=args.cjk)
         save_tokenizer(tokenizer, out)
@@ -242,9 +233,9 @@ def run_pretraining(args: PretrainArgs) -> dict:
         seconds = state["seconds"] + time.perf_counter() - started
         torch.save(
             {"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
-            staging / STATE_FILE,
+            staging / PRETRAIN_STATE,
         )
-        for name in ("config.json", "model.safetensors", STATE_FILE):
+        for name in ("config.json", "model.safetensors", PRETRAIN_STATE):
             os.replace(staging / name, out / name)
 
     step = pretrain(

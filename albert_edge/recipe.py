@@ -4,6 +4,7 @@ optimizer, and the tokens no corruption may touch."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ def arg(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+PRETRAIN_STATE = "pretrain_state.pt"  # `albert-edge pretrain`'s optimizer state and step, next to its checkpoint
 SHAPE = ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 
@@ -43,6 +45,16 @@ class ModelArgs:
     intermediate_size: int = arg(1248, "feed-forward width")
     dropout: float = arg(0.1, "dropout of hidden states, attention and the classifier")
     threads: int = arg(0, "PyTorch threads; 0 = all cores")
+
+
+def check_pretrained_shape(config: AlbertConfig, args: ModelArgs, folder: Path) -> None:
+    """Raise unless `folder`, written by our pretraining, has the shape `args` ask for: the recorded training
+    arguments must describe the model that was really trained."""
+    wrong = [
+        f"{n} {getattr(config, n)} (asked {getattr(args, n)})" for n in SHAPE if getattr(config, n) != getattr(args, n)
+    ]
+    if wrong:
+        raise ValueError(f"{folder} was pretrained with {', '.join(wrong)}; pass the same shape flags")
 
 
 def build_config(args: ModelArgs, vocab_size: int, pad_id: int, labels: list[str] | None = None) -> AlbertConfig:

@@ -239,6 +239,15 @@ def test_pretraining_stops_at_the_step_asked_across_calls(tmp_path):
     assert json.loads(log_path.read_text()) == []  # steps 6..400 are redone: their old losses must not stay
     with pytest.raises(ValueError, match="--until-step -1 is negative; give the step to stop at, or 0 for none"):
         PretrainArgs(until_step=-1, **args)
+    wider = {**args, "hidden_size": 48}
+    with pytest.raises(ValueError, match=r"was pretrained with hidden_size 32 \(asked 48\); pass the same shape flags"):
+        run_pretraining(PretrainArgs(until_step=7, **wider))
+    with pytest.raises(ValueError, match=r"was pretrained with hidden_size 32 \(asked 48\); pass the same shape flags"):
+        train(
+            TrainArgs(
+                out=str(tmp_path / "ft"), init_from=args["out"], epochs=1, limit=50, **{**TINY, "hidden_size": 48}
+            )
+        )
 
 
 def test_pretrain_minutes_moves_the_encoder_that_fine_tuning_starts_from(tmp_path):
