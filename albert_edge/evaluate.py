@@ -14,7 +14,6 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained, text_settings
-from .config import AlbertConfig
 from .data import load_reviews
 from .datafiles import DataFileError, read_labelled
 from .model import AlbertForSequenceClassification
@@ -76,11 +75,11 @@ def per_class(labels: list[int], predictions: np.ndarray, names: list[str]) -> d
     return {"per_class": report, "confusion": {"labels": names, "matrix": confusion.tolist()}}
 
 
-def labelled_split(checkpoint: Path, split: str, data: str | None, columns: tuple[str, str] | None, split_seed: int):
+def labelled_split(
+    checkpoint: Path, names: list[str], split: str, data: str | None, columns: tuple[str, str] | None, split_seed: int
+):
     """(texts, label ids, where they came from): --data, else the file the checkpoint was trained with for that
-    split (with the columns it was trained with), else the built-in reviews' split."""
-    config = AlbertConfig.load(checkpoint)
-    names = [config.id2label[i] for i in range(config.num_labels)]
+    split (with the columns it was trained with), else the built-in reviews' split. `names`: the model's labels."""
     recorded, recorded_columns = recorded_files(checkpoint)
     if data is None and recorded:
         if split not in recorded:
@@ -124,11 +123,11 @@ def evaluate(
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
     trained_length, trained_truncation = text_settings(checkpoint)
     max_length, truncation = max_length or trained_length, truncation or trained_truncation
-    texts, labels, source = labelled_split(Path(checkpoint), split, data, columns, split_seed)
     model = load_pretrained(checkpoint)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    texts, labels, source = labelled_split(Path(checkpoint), names, split, data, columns, split_seed)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
     logits = pytorch_logits(model, encoder, texts, progress=True)
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return {
         **source,
         "count": len(texts),

@@ -184,29 +184,23 @@ class ParquetSink:
         return self.count
 
     def finish(self, out: Path) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         parts = sorted(self.parts.glob("part-*.parquet"))
         partial = out.with_name(out.name + ".partial")
         if parts:
-            schema = pa_unify([pq.read_schema(p) for p in parts])
+            # a column that is null in one part and typed in another (an error column) gets the typed schema
+            schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
             with pq.ParquetWriter(partial, schema) as writer:
                 for part in parts:
                     writer.write_table(pq.read_table(part).cast(schema))
         else:
-            import pyarrow as pa
-
             pq.write_table(pa.table({}), partial)
         os.replace(partial, out)
         for part in parts:
             part.unlink()
         self.parts.rmdir()
-
-
-def pa_unify(schemas: list) -> Any:
-    import pyarrow as pa
-
-    return pa.unify_schemas(schemas, promote_options="permissive")
 
 
 def _identity(path: Path, options: dict) -> dict:
