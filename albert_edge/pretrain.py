@@ -198,18 +198,22 @@ def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertFo
     return load_tokenizer(folder), model
 
 
+def pretraining_texts(args: PretrainArgs) -> list[str]:
+    """The unlabelled texts of this run: the training split (or its first --limit texts), news unless --limit."""
+    from .data import load_reviews
+
+    train_texts = load_reviews(seed=args.split_seed).train.texts
+    return unlabelled_texts(train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit)
+
+
 def run_pretraining(args: PretrainArgs) -> dict:
     """`albert-edge pretrain`: start in an empty `out`, or continue the run already there."""
-    from .data import load_reviews
     from .tokenization import build_chinese_wordpiece, save_tokenizer
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
-    train_texts = load_reviews(seed=args.split_seed).train.texts
-    texts = unlabelled_texts(
-        train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit
-    )
+    texts = pretraining_texts(args)
     if (out / PRETRAIN_STATE).is_file():
         tokenizer, model = load_pretraining(out, args)
         state = torch.load(out / PRETRAIN_STATE, weights_only=True)

