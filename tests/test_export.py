@@ -8,7 +8,8 @@ import pytest
 
 from albert_edge_export.coverage import coverage
 from albert_edge_export.graph import dedupe_initializers, residual_adds_as_sum
-from albert_edge_export.pipeline import AccuracyGuardError, run_export
+from albert_edge_export.guard import AccuracyGuardError
+from albert_edge_export.pipeline import run_export
 from bundles import export_options, tiny_checkpoint
 from hf_folders import hf_model
 

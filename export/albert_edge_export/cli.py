@@ -8,16 +8,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from .contract import BATCH_TOLERANCE, WEIGHTS
+from .contract import BATCH_TOLERANCE, INT4_BLOCK_SIZE, WEIGHTS
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "export",
-        help="export a checkpoint to a shared-weight INT8 ONNX bundle, with an accuracy guard",
+        help="export a checkpoint to a shared-weight INT8 (or 4-bit) ONNX bundle, with an accuracy guard",
         description="Steps: export_fp32 (checked against PyTorch) -> optimize (fold, fuse, merge "
-        "identical weights) -> quantize (dynamic INT8) -> verify (fp32 vs int8 on held-out "
+        "identical weights) -> quantize (dynamic INT8, or 4-bit blocks) -> verify (fp32 vs quantized on held-out "
         "data; guard with fallback) -> bundle (model.onnx, tokenizer.json, manifest.json, "
         "config.json) -> end-to-end guard (raw text through the runtime vs transformers' "
         "tokenizer + PyTorch model, alone and in mixed-length batches).",
@@ -31,12 +31,18 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         "('label<TAB>text' lines give accuracy). auto: reviews-dev for checkpoints trained by "
         "albert-edge (training.json present), else random",
     )
-    p.add_argument("--max-drop", type=float, default=0.5, help="allowed INT8 accuracy drop in points (default 0.5)")
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.5,
+        help="allowed accuracy drop of the quantized model in points (default 0.5)",
+    )
     p.add_argument(
         "--fallback-limit",
         type=int,
         default=4,
-        help="at most this many shared weights kept fp32 by the guard before failing (default 4)",
+        help="at most this many shared weights the guard keeps one step wider (fp32; INT8 with --weights int4) "
+        "before failing (default 4)",
     )
     p.add_argument(
         "--keep-fp32",
@@ -68,8 +74,20 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         "--weights",
         choices=list(WEIGHTS),
         default="int8",
-        help="int8 (default): dynamic INT8, guarded; fp32: the optimised graph unquantised (about 4x "
-        "larger; answers like transformers to float precision)",
+        help="int8 (default): dynamic INT8, guarded; int4: 4-bit blocks for MatMul weights and embedding tables "
+        "(about half of INT8's bytes), guarded with fallback to INT8 per weight; fp32: the optimised graph "
+        "unquantised (about 4x larger; answers like transformers to float precision)",
+    )
+    p.add_argument(
+        "--int4-block-size",
+        type=int,
+        default=INT4_BLOCK_SIZE,
+        help=f"with --weights int4: MatMul weights per 4-bit scale, a power of two >= 16 (default {INT4_BLOCK_SIZE})",
+    )
+    p.add_argument(
+        "--int4-asymmetric",
+        action="store_true",
+        help="with --weights int4: blocks with zero points (default: symmetric, smaller)",
     )
     p.add_argument(
         "--batch-tolerance",
@@ -148,6 +166,8 @@ def run_export_command(args: argparse.Namespace) -> int:
         fallback_limit=args.fallback_limit,
         fuse_attention=args.fuse_attention,
         weights=args.weights,
+        int4_block_size=args.int4_block_size,
+        int4_symmetric=not args.int4_asymmetric,
         languages=_languages(args.languages, training),
         batch_tolerance=args.batch_tolerance,
         command="albert-edge " + shlex.join(sys.argv[1:]),

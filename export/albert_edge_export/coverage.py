@@ -11,7 +11,9 @@ from onnx import numpy_helper
 
 from .graph import content_key
 
-WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+WEIGHT_OPS = {"MatMul", "Gemm", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulNBits"}
+# The quantizers name a weight's quantized copy after it: the suffix leads back to the fp32 weight's name.
+QUANTIZED_SUFFIXES = ("_quantized", "_Q4", "_Q8")
 LARGE_FP32_BYTES = 64 * 1024
 
 
@@ -57,6 +59,31 @@ def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Co
             result.duplicate_initializers.append((seen[key], init.name))
         seen.setdefault(key, init.name)
     return result
+
+
+def weight_precisions(model: onnx.ModelProto) -> dict[str, str]:
+    """fp32 weight name -> the precision the final graph stores it in: int4 / int8 / fp32 (MatMul weights and
+    embedding tables), read from the graph itself, not from what the quantizer was asked."""
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    found: dict[str, str] = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            bits = next(a.i for a in node.attribute if a.name == "bits")
+            found[_fp32_name(node.input[1])] = f"int{bits}"
+        elif node.op_type == "GatherBlockQuantized":
+            found[_fp32_name(node.input[0])] = "int4"
+        elif node.op_type in WEIGHT_OPS | {"Gather"}:
+            position = 0 if node.op_type == "Gather" else 1
+            source = _weight_source(node.input[position], inits, producers)
+            if source is not None and source[0] == "const" and len(source[1].dims) == 2:
+                quantized = source[1].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+                found[_fp32_name(source[1].name)] = "int8" if quantized else "fp32"
+    return dict(sorted(found.items()))
+
+
+def _fp32_name(name: str) -> str:
+    return next((name[: -len(s)] for s in QUANTIZED_SUFFIXES if name.endswith(s)), name)
 
 
 def _weight_source(name, inits, producers, depth: int = 0):

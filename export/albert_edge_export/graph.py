@@ -180,3 +180,33 @@ def _drop_dead_nodes(graph: onnx.GraphProto) -> None:
     kept = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
+
+
+def gemm_as_matmul(model: onnx.ModelProto) -> int:
+    """Write each Gemm with a constant weight (the pooler and classifier Linears on 2-D input) as MatMul + Add;
+    returns how many. onnxruntime's 4-bit quantizer only takes MatMul; the arithmetic is the same."""
+    from onnx import helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    nodes, rewritten = [], 0
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0 and not attrs.get("transA", 0)
+        if node.op_type != "Gemm" or node.input[1] not in inits or not plain:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        weight = weight.T.copy() if attrs.get("transB", 0) else weight
+        name = f"{node.input[1]}.as_matmul"
+        model.graph.initializer.append(numpy_helper.from_array(weight, name))
+        product = f"{node.output[0]}.matmul"
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=f"{node.name}.matmul"))
+        if len(node.input) > 2 and node.input[2]:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}.add"))
+        else:
+            nodes[-1].output[0] = node.output[0]
+        rewritten += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    _drop_dead_nodes(model.graph)  # the Gemm weights nothing reads any more
+    return rewritten

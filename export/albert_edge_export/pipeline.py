@@ -19,93 +19,47 @@ from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
 from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
-from .contract import BATCH_TOLERANCE, INPUT_NAMES, OPSET, WEIGHTS
-from .coverage import coverage
+from .contract import (
+    BATCH_TOLERANCE,
+    INPUT_NAMES,
+    INT4_ACCURACY_LEVEL,
+    INT4_BLOCK_SIZE,
+    INT4_EMBEDDING_BLOCK_SIZE,
+    INT4_SYMMETRIC,
+    OPSET,
+    WEIGHTS,
+)
+from .coverage import coverage, weight_precisions
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
+from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
-from .quantize import nodes_matching, nodes_using, quantize
+from .quantize import int4_ready
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
 from .texts import held_out, probe_texts
-from .verify import Verification, compare, onnx_file_logits
-
-
-class AccuracyGuardError(RuntimeError):
-    """INT8 lost more accuracy than allowed and the fallback could not recover it."""
+from .verify import compare, onnx_file_logits
 
 
 @dataclass
 class ExportOptions:
     checkpoint: Path
     out: Path
-    max_drop: float  # accuracy points the INT8 model may lose against fp32 on the held-out data
+    max_drop: float  # accuracy points the quantized model may lose against fp32 on the held-out data
     verify_data: str  # "reviews-dev", "random", a CSV/TSV/JSONL file, or a text file (optional "label<TAB>text")
     max_length: int
     truncation: str
     per_channel: bool
     quantize_embeddings: bool
     keep_fp32: list[str] = field(default_factory=list)  # node name patterns always kept fp32
-    fallback_limit: int = 4  # at most this many shared weights kept fp32 by the guard
+    fallback_limit: int = 4  # at most this many shared weights kept one step wider (fp32, or INT8 for int4)
     fuse_attention: bool = False
     weights: str = "int8"  # one of WEIGHTS
     languages: list[str] = field(default_factory=list)  # what the model reads, e.g. ["zh"]; recorded only
     batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
     verify_columns: tuple[str, str] = ("text", "label")  # text and label columns of a CSV/TSV/JSONL verify file
-
-
-def guarded_quantize(
-    options: ExportOptions,
-    work: Path,
-    model: onnx.ModelProto,
-    fp32_logits,
-    encoded,
-    truth,
-    pad_id,
-    names: dict[str, str],
-) -> tuple[Path, Verification, list[str]]:
-    """Quantize `model` (work/opt.onnx, loaded); while the drop exceeds the guard, keep the most sensitive shared
-    weight fp32 (the one whose fp32 copy recovers the most agreement)."""
-    weights = matmul_weights(model)
-    base_excluded = nodes_matching(model, options.keep_fp32)
-    kept: list[str] = []
-
-    def attempt(extra: list[str], name: str) -> tuple[Path, Verification]:
-        out = work / f"{name}.onnx"
-        quantize(
-            work / "opt.onnx",
-            out,
-            options.per_channel,
-            options.quantize_embeddings,
-            base_excluded + nodes_using(model, kept + extra),
-        )
-        return out, compare(fp32_logits, onnx_file_logits(out, encoded, pad_id, options.max_length), truth)
-
-    path, result = attempt([], "int8")
-    while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:
-        candidates = [w for w in weights if w not in kept]
-        if not candidates:
-            break  # every weight already fp32: nothing left to try
-        trials = {
-            w: attempt([w], f"try{i}")
-            for i, w in enumerate(tqdm(candidates, desc=f"guard: drop {result.drop_points:.2f} pt, probing"))
-        }
-        best = min(trials, key=lambda w: (trials[w][1].drop_points, trials[w][1].max_logit_error))
-        kept.append(best)
-        path, result = trials[best]
-    if result.drop_points > options.max_drop:
-        raise AccuracyGuardError(
-            f"INT8 loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) even with "
-            f"{len(kept)} weights kept fp32 ({', '.join(names.get(k, k) for k in kept) or 'none'}); "
-            "raise --max-drop or --fallback-limit, "
-            "or keep more nodes with --keep-fp32"
-        )
-    return path, result, kept
-
-
-def matmul_weights(model: onnx.ModelProto) -> list[str]:
-    inits = {i.name for i in model.graph.initializer}
-    return sorted({n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits})
+    int4_block_size: int = INT4_BLOCK_SIZE  # MatMul weights per 4-bit scale, along K
+    int4_symmetric: bool = INT4_SYMMETRIC  # no zero points
 
 
 def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
@@ -126,6 +80,9 @@ def run_export(options: ExportOptions) -> Path:
     check_out_dir(options.out)
     if options.weights not in WEIGHTS:
         raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
+    block = options.int4_block_size
+    if options.weights == "int4" and (block < 16 or block & (block - 1)):
+        raise ValueError(f"--int4-block-size {block} is not a power of two >= 16; try {INT4_BLOCK_SIZE}")
     problem_type = exportable_head(options.checkpoint)
     model = load_pretrained(options.checkpoint)
     positions = model.config.max_position_embeddings
@@ -209,16 +166,19 @@ def build_graph(
     steps.update(1)
     steps.set_postfix_str("quantize + verify" if options.weights == "int8" else "verify")
     fp32_logits = onnx_file_logits(work / "opt.onnx", encoded, pad_id, options.max_length)
-    optimized = onnx.load(str(work / "opt.onnx"))
-    names = torch_names(model, optimized)
-    if options.weights == "int8":
-        quantized, result, kept = guarded_quantize(options, work, optimized, fp32_logits, encoded, truth, pad_id, names)
+    base = work / "opt.onnx"
+    if options.weights == "int4":
+        base = int4_ready(base, work / "opt-int4.onnx")
+    names = torch_names(model, onnx.load(str(base)))
+    if options.weights == "fp32":
+        quantized, result, kept = base, compare(fp32_logits, fp32_logits, truth), []
     else:
-        quantized, result, kept = work / "opt.onnx", compare(fp32_logits, fp32_logits, truth), []
+        quantized, result, kept = guarded_quantize(options, work, base, fp32_logits, encoded, truth, pad_id, names)
     report = _test_report(options, encoder, pad_id, work / "opt.onnx", quantized)
     steps.update(2)
     final = onnx.load(str(quantized))
-    check = coverage(final, allowed_fp32=set(kept))
+    check = coverage(final, allowed_fp32=set(kept) if options.weights == "int8" else set())
+    precisions = {names.get(k, k): v for k, v in weight_precisions(final).items()}
     compact_names(final)
     onnx.save(final, str(work / "final.onnx"))
     graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)
@@ -233,6 +193,7 @@ def build_graph(
         check,
         sum(path.stat().st_size for path in files.values()),
     )
+    details["quantization"]["weights"] = precisions
     if report is not None:
         details["metrics"]["test"] = report
     return files, details
@@ -285,6 +246,22 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
     return {"data": "reviews-test", **result.to_dict()}
 
 
+QUANTIZATION_MODES = {
+    "int8": "dynamic-int8",
+    "int4": "block-int4 (MatMulNBits, GatherBlockQuantized)",
+    "fp32": "none (fp32)",
+}
+
+
+def _int4_details(options: ExportOptions) -> dict:
+    return {
+        "block_size": options.int4_block_size,
+        "embedding_block_size": INT4_EMBEDDING_BLOCK_SIZE,
+        "symmetric": options.int4_symmetric,
+        "accuracy_level": INT4_ACCURACY_LEVEL,
+    }
+
+
 def _details(options, model, result, kept, merged, fp32_error, check, size: int) -> dict:
     params = sum(p.numel() for p in model.parameters())
     return {
@@ -296,15 +273,17 @@ def _details(options, model, result, kept, merged, fp32_error, check, size: int)
             "bytes_per_parameter": round(size / params, 4),
         },
         "quantization": {
-            "mode": "dynamic-int8" if options.weights == "int8" else "none (fp32)",
+            "mode": QUANTIZATION_MODES[options.weights],
             "per_channel": options.per_channel,
             "embeddings_int8": options.quantize_embeddings,
             "keep_fp32_patterns": options.keep_fp32,
-            "kept_fp32_by_guard": kept,
+            "kept_fp32_by_guard": kept if options.weights == "int8" else [],
+            "kept_int8_by_guard": kept if options.weights == "int4" else [],
             "max_drop_points": options.max_drop,
             "duplicate_initializers_merged": merged,
             "weight_matmuls": check.weight_matmuls,
             "int8_weight_matmuls": check.int8_weight_matmuls,
+            **(_int4_details(options) if options.weights == "int4" else {}),
         },
         "export": {
             "command": options.command,

@@ -21,7 +21,7 @@ class Verification:
     agreement: float
     max_logit_error: float
     fp32_accuracy: float | None
-    int8_accuracy: float | None
+    int8_accuracy: float | None  # the quantized model's (INT8, or INT4 with --weights int4): the name is the format's
 
     @property
     def drop_points(self) -> float:

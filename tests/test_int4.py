@@ -1,0 +1,98 @@
+"""4-bit bundles (--weights int4): op types, sizes, shared weights once, the guard's per-weight fallback to INT8."""
+
+import collections
+import json
+
+import onnx
+import pytest
+import torch
+
+from albert_edge_export.coverage import coverage, weight_precisions
+from albert_edge_export.guard import AccuracyGuardError
+from albert_edge_export.pipeline import run_export
+from albert_edge_runtime import SentimentClassifier
+from bundles import TEXTS, export_options, labelled_file, tiny_checkpoint
+
+
+def ops_of(bundle) -> collections.Counter:
+    return collections.Counter(n.op_type for n in onnx.load(str(bundle / "model.onnx")).graph.node)
+
+
+@pytest.fixture(scope="module")
+def int4(exported, tmp_path_factory):
+    ckpt, _ = exported
+    tmp = tmp_path_factory.mktemp("int4")
+    data = labelled_file(tmp / "held_out.tsv", ckpt)
+    return run_export(export_options(ckpt, tmp / "bundle", weights="int4", verify_data=str(data), max_drop=100.0))
+
+
+def test_int4_bundle_has_4_bit_weights_stored_once_at_about_half_the_bytes(exported, int4):
+    int8_bytes = json.loads((exported[1] / "manifest.json").read_text())["metrics"]["model_bytes"]
+    manifest = json.loads((int4 / "manifest.json").read_text())
+    ops = ops_of(int4)
+    # 4 layers x 6 weight MatMuls + the embedding mapping + pooler + classifier, all 4-bit; 3 embedding tables
+    assert ops["MatMulNBits"] == 27 and ops["GatherBlockQuantized"] == 3
+    assert not {"DynamicQuantizeMatMul", "MatMulIntegerToFloat", "Gemm"} & set(ops)
+    model = onnx.load(str(int4 / "model.onnx"))
+    check = coverage(model)
+    assert check.ok and check.weight_matmuls == check.int8_weight_matmuls == 27
+    shared = {n.input[1] for n in model.graph.node if n.op_type == "MatMulNBits"}
+    assert len(shared) == 9  # the 6 shared layer weights once, not 24 times
+    assert set(weight_precisions(model).values()) == {"int4"}
+    assert (
+        set(manifest["quantization"]["weights"].values()) == {"int4"} and len(manifest["quantization"]["weights"]) == 12
+    )
+    # the weights file: a tiny model's graph proto is as large as its weights and does not shrink
+    assert (int4 / "model.onnx.data").stat().st_size < 0.6 * (exported[1] / "model.onnx.data").stat().st_size
+    assert manifest["metrics"]["model_bytes"] < int8_bytes
+    assert manifest["quantization"]["mode"].startswith("block-int4")
+
+
+def test_int4_bundle_runs_in_the_runtime_unchanged(exported, int4):
+    int8 = SentimentClassifier.load(exported[1])
+    four = SentimentClassifier.load(int4)
+    texts = [a + b for a in TEXTS for b in TEXTS[:3]]
+    same = sum(a.label == b.label for a, b in zip(int8.predict(texts), four.predict(texts)))
+    assert same >= 0.9 * len(texts)  # a random tiny model: most decisions survive 4 bits
+
+
+def sensitive_pooler(folder):
+    """A tiny model whose pooler weight has one outlier per output in an input feature that is always zero: fp32
+    ignores it, but a 4-bit block scaled to it rounds the block's other weights away; 8 bits keep them."""
+    from safetensors.torch import load_file, save_file
+
+    ckpt = tiny_checkpoint(folder)
+    state = load_file(folder / "model.safetensors")
+    norm = "albert.encoder.albert_layer_groups.0.albert_layers.0.full_layer_layer_norm"
+    state[f"{norm}.weight"][0], state[f"{norm}.bias"][0] = 0.0, 0.0  # feature 0 of every layer's output is 0
+    pooler = state["albert.pooler.weight"]
+    pooler[:, 0] = 8 * pooler.abs().max()
+    save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors", metadata={"format": "pt"})
+    assert torch.all(load_file(folder / "model.safetensors")["albert.pooler.weight"][:, 0] > 0)
+    return ckpt
+
+
+def test_guard_keeps_the_sensitive_weight_int8(tmp_path):
+    """Only the head is quantized (the rest kept fp32 by pattern): a random tiny encoder's own 4-bit noise would
+    blur which weight matters. Without the fallback the export is refused; with it, the pooler gets 8 bits."""
+    ckpt = sensitive_pooler(tmp_path / "ckpt")
+    data = labelled_file(tmp_path / "held_out.tsv", ckpt)
+    options = dict(
+        weights="int4", verify_data=str(data), max_drop=10.0, keep_fp32=["/albert/encoder/*", "/albert/embeddings/*"]
+    )
+    with pytest.raises(AccuracyGuardError, match=r"INT4 loses .* \(allowed 10.0\) even with 0 weights kept INT8"):
+        run_export(export_options(ckpt, tmp_path / "refused", fallback_limit=0, **options))
+    assert not (tmp_path / "refused").exists()
+    bundle = run_export(export_options(ckpt, tmp_path / "bundle", fallback_limit=1, **options))
+    quantization = json.loads((bundle / "manifest.json").read_text())["quantization"]
+    assert quantization["kept_int8_by_guard"] == ["albert.pooler.weight"]
+    weights = quantization["weights"]
+    assert weights["albert.pooler.weight"] == "int8" and weights["classifier.weight"] == "int4"
+    assert collections.Counter(weights.values()) == {"fp32": 10, "int8": 1, "int4": 1}
+    assert collections.Counter(n.op_type for n in onnx.load(str(bundle / "model.onnx")).graph.node)["MatMulNBits"] == 2
+
+
+def test_int4_block_size_must_be_a_power_of_two(exported, tmp_path):
+    with pytest.raises(ValueError, match="--int4-block-size 48 is not a power of two >= 16; try 64"):
+        run_export(export_options(exported[0], tmp_path / "b", weights="int4", int4_block_size=48))
+    assert not (tmp_path / "b").exists()
