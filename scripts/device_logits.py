@@ -10,7 +10,9 @@ median over texts of each text's largest difference stays <= 1e-4 (most texts ar
 largest difference <= 3e-2. INT8 gets that margin because dynamic INT8 rounds activations: a last-bit
 difference in an fp32 kernel (LayerNorm, Gelu, Softmax differ between x86 and ARM builds) flips a rounding step
 now and then, and the same model moves as much on x86 alone when onnxruntime's fusions change (docs/arm.md has
-the figures). `--damage` moves the first x86 logit by DELTA before comparing: the way to prove the check fails.
+the figures). INT4 bundles (MatMulNBits on int8 activations, kernels written separately per ISA) keep every label
+within a looser max 1e-1 / median 1e-3: their parity is a figure the report records. `--damage` moves the first
+x86 logit by DELTA before comparing: the way to prove the check fails.
 
 `--exact-int8` (the x86 side): on x86 CPUs without VNNI, onnxruntime's u8 x s8 GEMM kernel sums pairs of products
 with a saturating 16-bit instruction (vpmaddubsw), so its INT8 results are not exact, while ARM's NEON and UDOT
@@ -26,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRACT = {"fp32": {"max": 1e-4, "median": 1e-4}, "int8": {"max": 3e-2, "median": 1e-4}}
+CONTRACT = {
+    "fp32": {"max": 1e-4, "median": 1e-4},
+    "int8": {"max": 3e-2, "median": 1e-4},
+    "int4": {"max": 1e-1, "median": 1e-3},
+}
 
 
 # Integer-GEMM ops of quantized graphs: input index of the weight and of its zero point.
