@@ -1,7 +1,8 @@
-"""`python -m bench`: our INT8 bundle against what a user would pick instead, same weights, one run.
+"""`python -m bench`: our INT8 (and 4-bit) bundles against what a user would pick instead, same weights, one run.
 
 Contenders: PyTorch fp32 eager (transformers), optimum's default recipe (optimum-cli export -> ORTQuantizer arm64
-preset), optimum's best recipe (O1 -> arm64 int8), our bundle through albert_edge_runtime; for accuracy also the
+preset), optimum's best recipe (O1 -> arm64 int8), our INT8 and INT4 bundles through albert_edge_runtime (the INT4
+one exported here, guarded on the dev split within 1 point); for accuracy also the
 char TF-IDF + LogisticRegression baseline. Models: the default model and an albert-base-v2-shaped one (random
 weights). Writes bench/results/{report.md,results.json,latency.png,summary.png} and the README's headline table.
 """
@@ -23,6 +24,7 @@ from .contenders import (
     BEST,
     DEFAULT,
     OURS,
+    OURS4,
     TORCH,
     albert_base_checkpoint,
     hf_folder,
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 32, 64, 128)
 
 
-def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) -> Path:
+def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float, weights: str = "int8") -> Path:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
     return run_export(
@@ -51,6 +53,7 @@ def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float) 
             truncation="head+tail",
             per_channel=False,
             quantize_embeddings=True,
+            weights=weights,
             command="python -m bench",
         )
     )
@@ -86,14 +89,16 @@ def stored_bytes(model: Path) -> int:
 def measure(
     name: str,
     checkpoint: Path,
-    bundle: Path,
+    bundles: tuple[Path, Path],
     work: Path,
     texts: list[str],
     labels: list[int] | None,
     args: argparse.Namespace,
 ) -> dict:
+    bundle, bundle4 = bundles
     files = {
         OURS: bundle / "model.onnx",
+        OURS4: bundle4 / "model.onnx",
         BEST: optimum_o1_int8(checkpoint, work),
         DEFAULT: optimum_default_int8(checkpoint, work),
     }
@@ -101,6 +106,7 @@ def measure(
     texts_file.write_text("\n".join(texts), encoding="utf-8")
     folders = {
         OURS: ("ours", bundle),
+        OURS4: ("ours", bundle4),
         BEST: ("optimum", hf_folder(checkpoint, files[BEST], work / "best")),
         DEFAULT: ("optimum", hf_folder(checkpoint, files[DEFAULT], work / "default")),
         TORCH: ("pytorch", hf_folder(checkpoint, None, work / "torch")),
@@ -141,11 +147,12 @@ def run(args: argparse.Namespace) -> dict:
     results = []
     with tempfile.TemporaryDirectory(prefix="albert-edge-bench-") as tmp:
         work = Path(tmp)
+        bundle4 = export_ours(args.checkpoint, work / "int4", "reviews-dev", args.int4_max_drop, weights="int4")
         results.append(
             measure(
                 args.name,
                 args.checkpoint,
-                args.bundle,
+                (args.bundle, bundle4),
                 work / "default",
                 test.texts[: args.texts],
                 test.labels[: args.texts],
@@ -156,11 +163,12 @@ def run(args: argparse.Namespace) -> dict:
             base = albert_base_checkpoint(work / "base")
             # random weights: every prediction sits near 0.5, so the accuracy guard has nothing to protect
             bundle = export_ours(base, work / "base_bundle", "random", max_drop=100.0)
+            bundle4 = export_ours(base, work / "base_int4", "random", max_drop=100.0, weights="int4")
             results.append(
                 measure(
                     "albert-base-v2 shape (random weights)",
                     base,
-                    bundle,
+                    (bundle, bundle4),
                     work / "base_run",
                     test.texts[: args.base_texts],
                     None,
@@ -186,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--bundle", type=Path, default=ROOT / "runtime" / "albert_edge_runtime" / "default_bundle")
     parser.add_argument("--name", default="default model")
+    parser.add_argument("--int4-max-drop", type=float, default=1.0, help="the INT4 export's guard, points (default 1)")
     parser.add_argument("--no-base", dest="base", action="store_false", help="skip the albert-base-v2 shape")
     parser.add_argument("--no-all-cores", dest="all_cores", action="store_false", help="1-thread latency only")
     parser.add_argument("--no-tfidf", dest="tfidf", action="store_false", help="skip the TF-IDF baseline")

@@ -9,8 +9,8 @@ import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 # Names used as keys in results.json and as column titles in the report.
-OURS, BEST, DEFAULT, TORCH = "ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"
-CONTENDERS = (OURS, BEST, DEFAULT, TORCH)
+OURS, OURS4, BEST, DEFAULT, TORCH = "ours int8", "ours int4", "optimum O1 int8", "optimum default int8", "pytorch fp32"
+CONTENDERS = (OURS, OURS4, BEST, DEFAULT, TORCH)
 
 
 def optimum_o1_int8(checkpoint: Path, work: Path) -> Path:
@@ -110,7 +110,8 @@ def hf_folder(checkpoint: Path, onnx_file: Path | None, folder: Path) -> Path:
 
 
 def int8_coverage(path: Path) -> float:
-    """Share of the file's weight parameters stored as 8-bit integers (the rest are fp32: biases, norms, ...)."""
+    """Share of the file's weight parameters stored as 8-bit integers (the rest are fp32: biases, norms, ...); a
+    4-bit file's packed weights count here too (two per byte, counted as stored)."""
     model = onnx.load(str(path))
     int8 = total = 0
     for tensor in model.graph.initializer:
@@ -118,6 +119,11 @@ def int8_coverage(path: Path) -> float:
         for d in tensor.dims:
             count *= d
         total += count
-        if tensor.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+        if tensor.data_type in (
+            onnx.TensorProto.INT8,
+            onnx.TensorProto.UINT8,
+            onnx.TensorProto.INT4,
+            onnx.TensorProto.UINT4,
+        ):
             int8 += count
     return int8 / total if total else 0.0

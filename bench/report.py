@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .contenders import BEST, CONTENDERS, OURS
+from .contenders import BEST, CONTENDERS, OURS, OURS4
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -39,6 +39,23 @@ def headline(result: dict, tfidf: float | None) -> list[str]:
         f"| {m} | peak RSS, ours / optimum pipeline | {rss:.2f} ({fresh[OURS]['peak_rss_mib']:.0f} vs "
         f"{fresh[BEST]['peak_rss_mib']:.0f} MiB) | <= 0.20 | {_met(rss <= 0.2)} |",
     ]
+    if OURS4 in size:
+        ratios4 = [lat[n][OURS4]["p50_ms"] / lat[n][OURS]["p50_ms"] for n in lat]
+        rows += [
+            f"| {m} | INT4 file size, ours int4 vs ours int8 | {size[OURS4] / 1e6:.2f} MB vs {size[OURS] / 1e6:.2f} MB "
+            f"| <= 0.55x | {_met(size[OURS4] <= 0.55 * size[OURS])} |",
+            f"| {m} | batch-1 latency, 1 thread, ours int4 / ours int8 at seq {', '.join(map(str, lat))} | "
+            f"{' / '.join(f'{r:.2f}' for r in ratios4)} | <= 1.1 | {_met(max(ratios4) <= 1.1)} |",
+            f"| {m} | peak RSS, ours int4 / ours int8 | {fresh[OURS4]['peak_rss_mib']:.0f} vs "
+            f"{fresh[OURS]['peak_rss_mib']:.0f} MiB | below INT8 | "
+            f"{_met(fresh[OURS4]['peak_rss_mib'] < fresh[OURS]['peak_rss_mib'])} |",
+        ]
+    if "accuracy" in result and OURS4 in result["accuracy"]:
+        drop = 100 * (result["accuracy"][OURS] - result["accuracy"][OURS4])
+        rows.append(
+            f"| {m} | test accuracy, ours int4 vs ours int8 | {result['accuracy'][OURS4]:.2%} vs "
+            f"{result['accuracy'][OURS]:.2%} | within 1.0 point | {_met(drop <= 1.0)} |"
+        )
     if "accuracy" in result and tfidf is not None:
         acc = result["accuracy"][OURS]
         rows.append(

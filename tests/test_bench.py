@@ -31,6 +31,8 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
             "--no-base",
             "--no-all-cores",
             "--no-tfidf",
+            "--int4-max-drop",
+            "100",
             "--out",
             str(tmp_path / "r"),
             "--readme",
@@ -39,13 +41,14 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
     )
     report = json.loads((tmp_path / "r" / "results.json").read_text())
     (result,) = report["results"]
-    contenders = {"ours int8", "optimum O1 int8", "optimum default int8", "pytorch fp32"}
+    contenders = {"ours int8", "ours int4", "optimum O1 int8", "optimum default int8", "pytorch fp32"}
     assert set(result["fresh"]) == contenders and set(result["accuracy"]) == contenders
     assert set(result["latency"]["1"]) == {"16", "32", "64", "128"}
-    assert result["bytes"]["ours int8"] < result["bytes"]["optimum default int8"]
+    assert result["bytes"]["ours int4"] < result["bytes"]["ours int8"] < result["bytes"]["optimum default int8"]
     assert 0.5 < result["int8_coverage"]["ours int8"] <= 1.0
     assert all(r["peak_rss_mib"] > 0 and r["texts_per_s"] > 0 for r in result["fresh"].values())
     for png in ("latency.png", "summary.png"):
         assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = readme.read_text()
     assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
+    assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text
