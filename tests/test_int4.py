@@ -96,3 +96,33 @@ def test_int4_block_size_must_be_a_power_of_two(exported, tmp_path):
     with pytest.raises(ValueError, match="--int4-block-size 48 is not a power of two >= 16; try 64"):
         run_export(export_options(exported[0], tmp_path / "b", weights="int4", int4_block_size=48))
     assert not (tmp_path / "b").exists()
+
+
+def test_an_embedding_table_falls_back_to_int8(exported, tmp_path):
+    """The guard's fallback for a Gather: INT8 Gather + DequantizeLinear, the rest 4-bit, and the graph still runs."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from albert_edge.checkpoint import load_pretrained
+    from albert_edge_export.contract import OPSET
+    from albert_edge_export.fp32 import export_fp32, random_feeds
+    from albert_edge_export.optimize import optimize
+    from albert_edge_export.quantize import int4_ready, nodes_using, quantize_int4
+
+    model = load_pretrained(exported[0])
+    export_fp32(model, tmp_path / "fp32.onnx", OPSET)
+    optimize(tmp_path / "fp32.onnx", tmp_path / "opt.onnx", 4, model.config.hidden_size, False)
+    base = int4_ready(tmp_path / "opt.onnx", tmp_path / "opt4.onnx")
+    word = "albert.embeddings.word_embeddings.weight"
+    wider = nodes_using(onnx.load(str(base)), [word])
+    out = quantize_int4(base, tmp_path / "q.onnx", 64, 128, True, wider, [])
+    precisions = weight_precisions(onnx.load(str(out)))
+    assert precisions.pop(word) == "int8" and set(precisions.values()) == {"int4"}
+    assert not list(tmp_path.glob("*.tmp.onnx"))  # the intermediate file is gone
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer}
+    table = next(i for i in onnx.load(str(base)).graph.initializer if i.name == word)
+    q, scale = inits[f"{word}_quantized"].astype(np.float32), inits[f"{word}_scale"]
+    zero = inits.get(f"{word}_zero_point", np.zeros((), np.int8)).astype(np.float32)
+    assert np.abs((q - zero) * scale - onnx.numpy_helper.to_array(table)).max() <= scale / 2 + 1e-6  # INT8 rounding
+    logits = ort.InferenceSession(str(out)).run(None, random_feeds(model.config.vocab_size, 0))[0]
+    assert logits.shape == (3, 2) and np.isfinite(logits).all()
