@@ -4,17 +4,14 @@ the allowed points keep the most sensitive shared weight one step wider (INT8 ->
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import onnx
 from tqdm import tqdm
 
 from .contract import INT4_EMBEDDING_BLOCK_SIZE
+from .options import ExportOptions
 from .quantize import nodes_matching, nodes_using, quantize_int4, quantize_int8
 from .verify import Verification, compare, onnx_file_logits
-
-if TYPE_CHECKING:
-    from .pipeline import ExportOptions
 
 
 class AccuracyGuardError(RuntimeError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -20,12 +19,10 @@ from albert_edge_runtime.session import feeds_for
 
 from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
 from .contract import (
-    BATCH_TOLERANCE,
     INPUT_NAMES,
     INT4_ACCURACY_LEVEL,
     INT4_BLOCK_SIZE,
     INT4_EMBEDDING_BLOCK_SIZE,
-    INT4_SYMMETRIC,
     OPSET,
     WEIGHTS,
 )
@@ -34,32 +31,11 @@ from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
 from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
+from .options import ExportOptions
 from .quantize import int4_ready
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
 from .texts import held_out, probe_texts
 from .verify import compare, onnx_file_logits
-
-
-@dataclass
-class ExportOptions:
-    checkpoint: Path
-    out: Path
-    max_drop: float  # accuracy points the quantized model may lose against fp32 on the held-out data
-    verify_data: str  # "reviews-dev", "random", a CSV/TSV/JSONL file, or a text file (optional "label<TAB>text")
-    max_length: int
-    truncation: str
-    per_channel: bool
-    quantize_embeddings: bool
-    keep_fp32: list[str] = field(default_factory=list)  # node name patterns always kept fp32
-    fallback_limit: int = 4  # at most this many shared weights kept one step wider (fp32, or INT8 for int4)
-    fuse_attention: bool = False
-    weights: str = "int8"  # one of WEIGHTS
-    languages: list[str] = field(default_factory=list)  # what the model reads, e.g. ["zh"]; recorded only
-    batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
-    command: str = ""
-    verify_columns: tuple[str, str] = ("text", "label")  # text and label columns of a CSV/TSV/JSONL verify file
-    int4_block_size: int = INT4_BLOCK_SIZE  # MatMul weights per 4-bit scale, along K
-    int4_symmetric: bool = INT4_SYMMETRIC  # no zero points
 
 
 def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
