@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict:
     results = []
     with tempfile.TemporaryDirectory(prefix="albert-edge-bench-") as tmp:
         work = Path(tmp)
-        bundle4 = export_ours(args.checkpoint, work / "int4", "reviews-dev", args.int4_max_drop, weights="int4")
+        bundle4 = export_ours(args.checkpoint, work / "int4", args.int4_verify, args.int4_max_drop, weights="int4")
         results.append(
             measure(
                 args.name,
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundle", type=Path, default=ROOT / "runtime" / "albert_edge_runtime" / "default_bundle")
     parser.add_argument("--name", default="default model")
     parser.add_argument("--int4-max-drop", type=float, default=1.0, help="the INT4 export's guard, points (default 1)")
+    parser.add_argument("--int4-verify", default="reviews-dev", help="the INT4 export's held-out data (default dev)")
     parser.add_argument("--no-base", dest="base", action="store_false", help="skip the albert-base-v2 shape")
     parser.add_argument("--no-all-cores", dest="all_cores", action="store_false", help="1-thread latency only")
     parser.add_argument("--no-tfidf", dest="tfidf", action="store_false", help="skip the TF-IDF baseline")

@@ -33,6 +33,8 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
             "--no-tfidf",
             "--int4-max-drop",
             "100",
+            "--int4-verify",
+            "random",
             "--out",
             str(tmp_path / "r"),
             "--readme",
