@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +35,9 @@ class PretrainArgs(ModelArgs):
     weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     news: bool = arg(True, "pretrain on the news corpus besides the training split's texts")
     limit: int = arg(0, "only this many training texts and no news; 0 = all (smoke tests)")
+    continue_from: str = arg(
+        "", "a shipped encoder folder (scripts/ship_encoder.py) to pretrain further, with a fresh optimizer"
+    )
 
     def __post_init__(self) -> None:
         if self.until_step < 0:
@@ -127,12 +131,14 @@ def pretrain(
     checkpoint: Callable[[int], None] | None = None,
     checkpoint_minutes: float = 10.0,
     until_step: int = 0,
+    warmup_from: int = 0,
 ) -> int:
     """Train for `minutes` of wall clock from `start_step`, or until step `until_step` if that comes first (0: no
     step bound); returns the step reached.
 
-    The learning rate warms up linearly over 500 steps and then stays constant, so a run can stop and continue
-    where it was (`albert-edge pretrain` calls `checkpoint(step)` every `checkpoint_minutes` and at the end).
+    The learning rate warms up linearly over 500 steps from `warmup_from` (where the optimizer started fresh) and
+    then stays constant, so a run can stop and continue where it was (`albert-edge pretrain` calls
+    `checkpoint(step)` every `checkpoint_minutes` and at the end).
     Masks and sentence-order cuts are drawn from `seed + start_step`: a continued run does not replay them.
     """
     rng = random.Random(seed + start_step)
@@ -165,7 +171,7 @@ def pretrain(
                 mask_id,
                 vocab,
                 torch.tensor([pairs[i][2] for i in batch]),
-                lr * min(1.0, (step + 1) / WARMUP_STEPS),
+                lr * min(1.0, (step + 1 - warmup_from) / WARMUP_STEPS),
                 gen,
             )
             step += 1
@@ -198,6 +204,27 @@ def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertFo
     return load_tokenizer(folder), model
 
 
+def continued_encoder(folder: Path, out: Path, args: PretrainArgs) -> tuple[Tokenizer, AlbertForPreTraining, dict]:
+    """A shipped encoder as the start of this run: its weights, tokenizer and loss log, its step count carried on;
+    the optimizer starts fresh (the shipped folder has no optimizer state) and warms up again."""
+    from .checkpoint import load_pretrained
+    from .tokenization import load_tokenizer
+
+    info_path = folder / "encoder.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(
+            f"{folder} has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
+        )
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    model = load_pretrained(folder, head="pretraining")
+    check_pretrained_shape(model.config, args, folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "pretrain.json"):
+        shutil.copyfile(folder / name, out / name)
+    state = {"step": info["step"], "seconds": info["hours"] * 3600, "warmup_from": info["step"]}
+    return load_tokenizer(folder), model, state
+
+
 def pretraining_texts(args: PretrainArgs) -> list[str]:
     """The unlabelled texts of this run: the training split (or its first --limit texts), news unless --limit."""
     from .data import load_reviews
@@ -219,6 +246,8 @@ def run_pretraining(args: PretrainArgs) -> dict:
         state = torch.load(out / PRETRAIN_STATE, weights_only=True)
     elif out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} has files but no {PRETRAIN_STATE}; choose an empty or new folder")
+    elif args.continue_from:
+        tokenizer, model, state = continued_encoder(Path(args.continue_from), out, args)
     else:
         tokenizer = build_chinese_wordpiece(texts, vocab_size=args.vocab_size, cjk=args.cjk)
         save_tokenizer(tokenizer, out)
@@ -236,7 +265,13 @@ def run_pretraining(args: PretrainArgs) -> dict:
         model.save_pretrained(staging)
         seconds = state["seconds"] + time.perf_counter() - started
         torch.save(
-            {"optimizer": optimizer.state_dict(), "step": step, "seconds": seconds, "args": asdict(args)},
+            {
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "seconds": seconds,
+                "warmup_from": state.get("warmup_from", 0),
+                "args": asdict(args),
+            },
             staging / PRETRAIN_STATE,
         )
         for name in ("config.json", "model.safetensors", PRETRAIN_STATE):
@@ -256,5 +291,6 @@ def run_pretraining(args: PretrainArgs) -> dict:
         checkpoint=checkpoint,
         checkpoint_minutes=args.checkpoint_minutes,
         until_step=args.until_step,
+        warmup_from=state.get("warmup_from", 0),
     )
     return {"out": str(out), "step": step, "seconds": state["seconds"] + time.perf_counter() - started}

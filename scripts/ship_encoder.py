@@ -34,7 +34,7 @@ your own classifier from it:
 | vocabulary | {vocab} WordPiece tokens learnt from the same texts (Chinese as {cjk}) |
 | shape | {shape} |
 | objective | masked LM (15 % of tokens, 80/10/10) + sentence order; batch {batch_size}, max length {max_length} |
-| steps | {step} ({hours:.1f} h on {threads} CPU threads) |
+| steps | {step} ({hours:.1f} h on {threads} CPU threads); {history} |
 | loss (MLM + SOP, mean of the last {window} logged) | {loss:.3f}; first logged: {first:.3f} |
 | learning rate | {lr} (AdamW, weight decay {weight_decay}, constant after warm-up) |
 
@@ -72,6 +72,9 @@ def ship(run: Path, out: Path, command: str) -> dict:
         "loss": sum(entry["loss"] for entry in logged[-window:]) / window,
         "first": logged[0]["loss"],
         "command": command,
+        "history": f"continued at step {state['warmup_from']} from {args['continue_from']} with a fresh optimizer"
+        if args.get("continue_from")
+        else "one run",
         **{k: args[k] for k in ("batch_size", "max_length", "lr", "weight_decay", "threads", "cjk")},
     }
     out.mkdir(parents=True)

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 from albert_edge.encoders import load_encoder
 from albert_edge.train import TrainArgs
 
@@ -43,3 +46,27 @@ def test_a_pretraining_run_ships_as_a_hugging_face_folder_with_its_card(tmp_path
     assert encoder.config.hidden_size == 32 and encoder.tokenizer.get_vocab_size() == info["vocab"]
     again = ship(tmp_path / "run", shipped)
     assert again.returncode == 1 and "exists; remove it or choose another folder" in again.stderr
+
+
+def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
+    from albert_edge.pretrain import LOG_EVERY, PretrainArgs, run_pretraining
+
+    common = dict(limit=40, batch_size=8, **TINY)
+    run_pretraining(PretrainArgs(out=str(tmp_path / "run"), until_step=LOG_EVERY, **common))
+    assert ship(tmp_path / "run", tmp_path / "encoder").returncode == 0
+    more = PretrainArgs(
+        out=str(tmp_path / "more"), until_step=2 * LOG_EVERY, continue_from=str(tmp_path / "encoder"), **common
+    )
+    assert run_pretraining(more)["step"] == 2 * LOG_EVERY  # the shipped step count carries on
+    state = torch.load(tmp_path / "more" / "pretrain_state.pt", weights_only=True)
+    assert state["warmup_from"] == LOG_EVERY
+    assert ship(tmp_path / "more", tmp_path / "encoder2").returncode == 0
+    info = json.loads((tmp_path / "encoder2" / "encoder.json").read_text())
+    assert info["step"] == 2 * LOG_EVERY and [
+        e["step"] for e in json.loads((tmp_path / "encoder2" / "pretrain.json").read_text())
+    ] == [LOG_EVERY, 2 * LOG_EVERY]
+    assert f"continued at step {LOG_EVERY} from" in (tmp_path / "encoder2" / "README.md").read_text()
+    with pytest.raises(
+        FileNotFoundError, match="has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
+    ):
+        run_pretraining(PretrainArgs(out=str(tmp_path / "bad"), continue_from=str(tmp_path / "run"), **common))
