@@ -5,7 +5,8 @@
 # model's fp32 graph and 4-bit bundle, and a small 4-label bundle built here.
 # As root on Debian x86_64 without Docker: qemu-user-static + binfmt + a debootstrapped arm64 root, reused at
 # $ARM_ROOT when present; every mount is undone on exit. See ../shared/ARM.md for the two fixes.
-# Options (environment): ARM_PARITY_TEXTS (first N test texts, default 400; 0 = all 1 732), ARM_REPORT (JSON
+# Options (environment): ARM_PARITY_TEXTS (first N test texts, default 400; 0 = all 1 732), ARM_FP32_TEXTS and
+# ARM_INT4_TEXTS (default 100 each, for the slower fp32 and 4-bit graphs), ARM_REPORT (JSON
 # report path, default runs/arm-report.json), ARM_DAMAGE_REFERENCE=DELTA (move one x86 logit by DELTA: the check
 # must then fail; proves it can).
 # Exit codes: 0 ok, 1 a check failed, 3 cannot run here (reason printed).
@@ -17,9 +18,11 @@ REPORT="${ARM_REPORT:-$REPO/runs/arm-report.json}"
 DAMAGE=()
 [ -n "${ARM_DAMAGE_REFERENCE:-}" ] && DAMAGE=(--damage "$ARM_DAMAGE_REFERENCE")
 # Emulation runs ~200x slower than the host, so CI checks the first N texts of the fixed test split; the fp32
-# graph (deterministic, and slowest under emulation) the first ARM_FP32_TEXTS of them.
+# graph (deterministic, and slowest under emulation) the first ARM_FP32_TEXTS of them, 4-bit bundles the first
+# ARM_INT4_TEXTS.
 PARITY_TEXTS="${ARM_PARITY_TEXTS:-400}"
 FP32_TEXTS="${ARM_FP32_TEXTS:-100}"
+INT4_TEXTS="${ARM_INT4_TEXTS:-100}"  # 4-bit GEMMs run several times slower than INT8 under emulation
 say() { echo "arm-check: $*" >&2; }
 cannot() { say "cannot run: $*"; exit 3; }
 
@@ -122,7 +125,8 @@ cp -r "$REPO/runtime/albert_edge_runtime/default_bundle" "$ROOT/work/bundles/def
 BUNDLES="default-int8:int8 default-fp32:fp32 default-int4:int4 small-4labels:int8"
 "$PY" -c "from albert_edge.data import load_reviews; t = load_reviews().test.texts; n = $PARITY_TEXTS or len(t); open('$ROOT/work/texts.txt','w',encoding='utf-8').write('\n'.join(x.replace('\n',' ') for x in t[:n]))"
 head -n "$FP32_TEXTS" "$ROOT/work/texts.txt" > "$ROOT/work/texts-fp32.txt"
-texts_for() { [ "${1##*:}" = fp32 ] && echo texts-fp32.txt || echo texts.txt; }
+head -n "$INT4_TEXTS" "$ROOT/work/texts.txt" > "$ROOT/work/texts-int4.txt"
+texts_for() { case "${1##*:}" in fp32) echo texts-fp32.txt ;; int4) echo texts-int4.txt ;; *) echo texts.txt ;; esac; }
 for entry in $BUNDLES; do
   name=${entry%%:*}
   # INT8: the reference is exact integer arithmetic, as ARM's kernels compute (device_logits.py: --exact-int8).
