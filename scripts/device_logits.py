@@ -11,8 +11,8 @@ largest difference <= 3e-2. INT8 gets that margin because dynamic INT8 rounds ac
 difference in an fp32 kernel (LayerNorm, Gelu, Softmax differ between x86 and ARM builds) flips a rounding step
 now and then, and the same model moves as much on x86 alone when onnxruntime's fusions change (docs/arm.md has
 the figures). INT4 bundles (MatMulNBits on int8 activations, kernels written separately per ISA) keep every label
-within a looser max 1e-1 / median 1e-2 (about five times the first emulated A72 run's figures: docs/arm.md). `--damage` moves the first
-x86 logit by DELTA before comparing: the way to prove the check fails.
+within a looser max 1e-1 / median 1e-2 (about five times the first emulated A72 run's figures: docs/arm.md).
+`--damage` moves the first x86 logit by DELTA before comparing: the way to prove the check fails.
 
 `--exact-int8` (the x86 side): on x86 CPUs without VNNI, onnxruntime's u8 x s8 GEMM kernel sums pairs of products
 with a saturating 16-bit instruction (vpmaddubsw), so its INT8 results are not exact, while ARM's NEON and UDOT
