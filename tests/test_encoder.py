@@ -70,3 +70,19 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
         FileNotFoundError, match="has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
     ):
         run_pretraining(PretrainArgs(out=str(tmp_path / "bad"), continue_from=str(tmp_path / "run"), **common))
+
+
+def test_the_shipped_encoder_loads_here_and_in_transformers():
+    """Its card matches its files, our --init-from takes it, transformers loads every weight by name."""
+    import transformers
+
+    info = json.loads((SHIPPED / "encoder.json").read_text())
+    log = json.loads((SHIPPED / "pretrain.json").read_text())
+    assert log[-1]["step"] <= info["step"] and info["loss"] < log[0]["loss"] - 3  # it learnt, well past unigram
+    encoder = load_encoder(SHIPPED, TrainArgs(out="-"))
+    model, loading = transformers.AlbertForPreTraining.from_pretrained(SHIPPED, output_loading_info=True)
+    assert not any(loading.values()), loading  # no missing, unexpected or mis-shaped weight
+    theirs = model.albert.state_dict()
+    assert all(torch.equal(theirs[k], v) for k, v in encoder.state.items())
+    with pytest.raises(ValueError, match="exceeds .*max_position_embeddings 512; choose --max-length 512 or less"):
+        load_encoder(SHIPPED, TrainArgs(out="-", max_length=1024))
