@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the block-size sweep")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="sizes and accuracy only")
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()  # the memory probe runs in another working directory
     args.out.mkdir(parents=True, exist_ok=True)
     from albert_edge.data import load_reviews
 
