@@ -194,11 +194,15 @@ def pretrain(
 
 def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertForPreTraining]:
     """A folder written by `albert-edge pretrain`, checked against the shape `args` ask for."""
+    if not (folder / PRETRAIN_STATE).is_file():
+        raise FileNotFoundError(f"{folder} has no {PRETRAIN_STATE}; point at a folder `albert-edge pretrain` wrote")
+    return _checked_pretraining_model(folder, args)
+
+
+def _checked_pretraining_model(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertForPreTraining]:
     from .checkpoint import load_pretrained
     from .tokenization import load_tokenizer
 
-    if not (folder / PRETRAIN_STATE).is_file():
-        raise FileNotFoundError(f"{folder} has no {PRETRAIN_STATE}; point at a folder `albert-edge pretrain` wrote")
     model = load_pretrained(folder, head="pretraining")
     check_pretrained_shape(model.config, args, folder)
     return load_tokenizer(folder), model
@@ -207,22 +211,18 @@ def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertFo
 def continued_encoder(folder: Path, out: Path, args: PretrainArgs) -> tuple[Tokenizer, AlbertForPreTraining, dict]:
     """A shipped encoder as the start of this run: its weights, tokenizer and loss log, its step count carried on;
     the optimizer starts fresh (the shipped folder has no optimizer state) and warms up again."""
-    from .checkpoint import load_pretrained
-    from .tokenization import load_tokenizer
-
     info_path = folder / "encoder.json"
     if not info_path.is_file():
         raise FileNotFoundError(
             f"{folder} has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
         )
     info = json.loads(info_path.read_text(encoding="utf-8"))
-    model = load_pretrained(folder, head="pretraining")
-    check_pretrained_shape(model.config, args, folder)
+    tokenizer, model = _checked_pretraining_model(folder, args)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "pretrain.json"):
         shutil.copyfile(folder / name, out / name)
     state = {"step": info["step"], "seconds": info["hours"] * 3600, "warmup_from": info["step"]}
-    return load_tokenizer(folder), model, state
+    return tokenizer, model, state
 
 
 def pretraining_texts(args: PretrainArgs) -> list[str]:
