@@ -9,10 +9,10 @@ FP32_TOLERANCE = 1e-4  # max abs logit difference allowed between PyTorch and th
 WEIGHTS = ("int8", "int4", "fp32")
 # A text's output may move this much with its batch neighbours: dynamic INT8 picks activation scales per batch.
 BATCH_TOLERANCE = 0.05
-# 4-bit blocks (`python -m bench.int4_sweep` measures the choices): 64 weights per scale along K fit a hidden size of
+# 4-bit blocks (`python -m bench.int4` measures the choices): 64 weights per scale along K fit a hidden size of
 # 312 with little padding; an embedding row of 128 takes one scale; symmetric blocks need no zero points.
 INT4_BLOCK_SIZE = 64
 INT4_EMBEDDING_BLOCK_SIZE = 128
 INT4_SYMMETRIC = True
-INT4_ACCURACY_LEVEL = 4  # MatMulNBits computes on int8 activations: the fast kernel on x86 and ARM
+INT4_ACCURACY_LEVEL = 4  # MatMulNBits computes on int8 activations, quantized per block at run time
 INT4_OPSET, INT4_IR_VERSION = 21, 10  # the first with 4-bit tensors (GatherBlockQuantized: onnxruntime#21630)

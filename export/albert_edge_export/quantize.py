@@ -88,12 +88,13 @@ def quantize_int4(
     """4-bit block-quantized weights: MatMul -> MatMulNBits (blocks of `block_size` along K), embedding Gather ->
     GatherBlockQuantized (blocks of `embedding_block_size` along the row). `int8_nodes` get 8 bits instead (the
     guard's fallback): MatMuls as 8-bit MatMulNBits, embeddings as dynamic INT8's Gather + DequantizeLinear."""
-    int8_gathers = nodes_of_type(onnx.load(str(in_path)), "Gather", int8_nodes)
+    model = onnx.load(str(in_path))
+    int8_gathers = nodes_of_type(model, "Gather", int8_nodes)
     source = in_path
     if int8_gathers:  # first, on the plain graph: the INT8 quantizer cannot infer the shapes of contrib ops
         source = out_path.with_suffix(".int8-gathers.tmp.onnx")
         quantize_int8(in_path, source, False, True, keep_fp32_nodes, only_nodes=int8_gathers)
-    model = onnx.load(str(source))
+        model = onnx.load(str(source))
     skipped = set(int8_nodes) | set(keep_fp32_nodes)
     model = _nbits(model, 4, "MatMul", block_size, symmetric, exclude=skipped)
     model = _nbits(model, 4, "Gather", embedding_block_size, symmetric, exclude=skipped)
