@@ -3,9 +3,10 @@
 Each run is its own process; texts/s counts the whole command (a local Ray's start included), the peak RSS is
 each scoring process's VmHWM (Ray: each actor's), sampled from /proc until it exits.
 
-    .venv/bin/python -m bench.bulk_score runs/bulk [--rows 200000] [--bundle DIR]
+    .venv/bin/python -m bench.bulk_score runs/bulk [--rows 200000] [--bundle DIR] [--runs local:1 ray:1 ...]
 
-Prints one JSON object (also written to OUT/bulk_score.json).
+Prints one JSON object (also written to OUT/bulk_score.json). `--runs` measures some of the four now and keeps the
+others already in OUT/bulk_score.json for the same row count, so the runs can be split over quiet windows.
 """
 
 from __future__ import annotations
@@ -73,11 +74,29 @@ def run(command: list[str], ray: bool) -> dict:
         out.strip().splitlines()[-1])}  # fmt: skip
 
 
+def parse_run(text: str) -> tuple[str, int]:
+    where, _, n = text.partition(":")
+    if (where, int(n) if n.isdigit() else 0) not in RUNS:
+        known = " ".join(f"{w}:{k}" for w, k in RUNS)
+        raise argparse.ArgumentTypeError(f"unknown run {text!r}; expected one of {known}")
+    return where, int(n)
+
+
+def kept_runs(previous: Path, rows: int, measured: list[dict]) -> list[dict]:
+    """The runs just measured, plus those of an earlier call on the same row count, in RUNS order."""
+    done = {(r["where"], r["workers"]): r for r in measured}
+    if previous.is_file() and json.loads(previous.read_text())["rows"] == rows:
+        for r in json.loads(previous.read_text())["runs"]:
+            done.setdefault((r["where"], r["workers"]), r)
+    return [done[key] for key in RUNS if key in done]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="work folder (input, outputs, bulk_score.json)")
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--bundle", default=None, help="bundle folder (default: the embedded default model)")
+    parser.add_argument("--runs", nargs="+", type=parse_run, default=list(RUNS), help="e.g. local:1 ray:2")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     source = args.out / "input.csv"
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     cli = [str(Path(sys.executable).parent / "albert-edge-run"), "score", str(source), "--text-column", "review"]
     cli += ["--no-progress"] + (["--bundle", args.bundle] if args.bundle else [])
     results = []
-    for where, n in RUNS:
+    for where, n in args.runs:
         target = args.out / (f"{where}{n}" + (".csv" if where == "local" else ""))
         shutil.rmtree(target, ignore_errors=True) if where == "ray" else target.unlink(missing_ok=True)
         flags = ["--threads", str(n)] if where == "local" else ["--ray", "--ray-workers", str(n)]
@@ -95,11 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
         results.append({"where": where, "workers": n, "rows": args.rows,
                         "texts_per_s": round(args.rows / measured["seconds"], 1),
                         "seconds": round(measured["seconds"], 1),
-                        "peak_rss_mib_per_worker": measured["peak_rss_mib_per_worker"]})  # fmt: skip
+                        "peak_rss_mib_per_worker": measured["peak_rss_mib_per_worker"],
+                        "measured_at": time.strftime("%Y-%m-%d %H:%M")})  # fmt: skip
         print(json.dumps(results[-1]), file=sys.stderr)
+    results = kept_runs(args.out / "bulk_score.json", args.rows, results)
     for r in results:
-        base = next(b for b in results if b["where"] == r["where"] and b["workers"] == 1)
-        r["scaling_vs_1"] = round(r["texts_per_s"] / base["texts_per_s"], 2)
+        base = next((b for b in results if b["where"] == r["where"] and b["workers"] == 1), None)
+        r["scaling_vs_1"] = round(r["texts_per_s"] / base["texts_per_s"], 2) if base else None
     report = {"rows": args.rows, "cpus": _cpus(), "runs": results}
     (args.out / "bulk_score.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))

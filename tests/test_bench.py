@@ -1,6 +1,7 @@
 """Smoke test of `python -m bench` on the tiny model: every contender runs, the report, plots and README table
 are written. Figures are not asserted (timings are noisy); their shape and the goal verdicts are."""
 
+import argparse
 import json
 
 import pytest
@@ -54,3 +55,20 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
     text = readme.read_text()
     assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
     assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text
+
+
+def test_bulk_score_runs_can_be_split_over_calls(tmp_path):
+    """A later call measuring some runs keeps the others from an earlier call on the same row count, in order."""
+    from bench.bulk_score import kept_runs, parse_run
+
+    report = tmp_path / "bulk_score.json"
+    earlier = [{"where": "local", "workers": 1, "texts_per_s": 100.0}, {"where": "ray", "workers": 1, "x": 1}]
+    report.write_text(json.dumps({"rows": 10, "runs": earlier}))
+    now = [{"where": "ray", "workers": 1, "x": 2}, {"where": "local", "workers": 2}]
+    merged = kept_runs(report, 10, now)
+    assert [(r["where"], r["workers"]) for r in merged] == [("local", 1), ("local", 2), ("ray", 1)]
+    assert merged[2]["x"] == 2  # the new measurement wins
+    assert kept_runs(report, 20, now) == [now[1], now[0]]  # another row count: nothing kept
+    assert parse_run("ray:2") == ("ray", 2)
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown run 'ray:3'; expected one of local:1 local:2 ray:1"):
+        parse_run("ray:3")
