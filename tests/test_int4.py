@@ -46,6 +46,7 @@ def test_int4_bundle_has_4_bit_weights_stored_once_at_about_half_the_bytes(expor
     assert (int4 / "model.onnx.data").stat().st_size < 0.6 * (exported[1] / "model.onnx.data").stat().st_size
     assert manifest["metrics"]["model_bytes"] < int8_bytes
     assert manifest["quantization"]["mode"].startswith("block-int4")
+    assert manifest["quantization"]["block_size"] == 64  # auto: 128 divides neither 16 nor 64
 
 
 def test_int4_bundle_runs_in_the_runtime_unchanged(exported, int4):
@@ -93,7 +94,7 @@ def test_guard_keeps_the_sensitive_weight_int8(tmp_path):
 
 
 def test_int4_block_size_must_be_a_power_of_two(exported, tmp_path):
-    with pytest.raises(ValueError, match="--int4-block-size 48 is not a power of two >= 16; try 64"):
+    with pytest.raises(ValueError, match="--int4-block-size 48 is not a power of two >= 16; try 64 or auto"):
         run_export(export_options(exported[0], tmp_path / "b", weights="int4", int4_block_size=48))
     assert not (tmp_path / "b").exists()
 
@@ -126,3 +127,17 @@ def test_an_embedding_table_falls_back_to_int8(exported, tmp_path):
     assert np.abs((q - zero) * scale - onnx.numpy_helper.to_array(table)).max() <= scale / 2 + 1e-6  # INT8 rounding
     logits = ort.InferenceSession(str(out)).run(None, random_feeds(model.config.vocab_size, 0))[0]
     assert logits.shape == (3, 2) and np.isfinite(logits).all()
+
+
+def test_int4_auto_block_is_128_only_where_no_block_needs_padding():
+    import argparse
+
+    from albert_edge_export.cli import block_size
+    from albert_edge_export.quantize import int4_block_size
+
+    assert int4_block_size([128, 768, 3072]) == 128  # albert-base-v2's widths
+    assert int4_block_size([128, 312, 1248]) == 64  # the default model's: 312 is no multiple of 64 or 128
+    assert int4_block_size([128, 64, 256]) == 64
+    assert block_size("auto") == 0 and block_size("128") == 128
+    with pytest.raises(argparse.ArgumentTypeError, match="'big' is not a block size; give auto, 64 or 128"):
+        block_size("big")

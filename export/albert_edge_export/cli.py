@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .contract import BATCH_TOLERANCE, INT4_BLOCK_SIZE, WEIGHTS
+from .contract import BATCH_TOLERANCE, INT4_AUTO_BLOCK, WEIGHTS
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
@@ -80,9 +80,10 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--int4-block-size",
-        type=int,
-        default=INT4_BLOCK_SIZE,
-        help=f"with --weights int4: MatMul weights per 4-bit scale, a power of two >= 16 (default {INT4_BLOCK_SIZE})",
+        type=block_size,
+        default=INT4_AUTO_BLOCK,
+        help="with --weights int4: MatMul weights per 4-bit scale, a power of two >= 16, or auto (default): 128 "
+        "when the model's embedding, hidden and feed-forward widths are multiples of 128, else 64",
     )
     p.add_argument(
         "--int4-asymmetric",
@@ -116,6 +117,15 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         help="onnxruntime attention fusion (off: it copies QKV weights per layer)",
     )
     p.set_defaults(handler=run_export_command)
+
+
+def block_size(text: str) -> int:
+    """`--int4-block-size`: auto, or a number (the pipeline checks it is a power of two >= 16)."""
+    if text == "auto":
+        return INT4_AUTO_BLOCK
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block size; give auto, 64 or 128")
+    return int(text)
 
 
 def _training(checkpoint: Path) -> dict:

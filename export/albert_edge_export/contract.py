@@ -9,9 +9,12 @@ FP32_TOLERANCE = 1e-4  # max abs logit difference allowed between PyTorch and th
 WEIGHTS = ("int8", "int4", "fp32")
 # A text's output may move this much with its batch neighbours: dynamic INT8 picks activation scales per batch.
 BATCH_TOLERANCE = 0.05
-# 4-bit blocks (`python -m bench.int4` measures the choices): 64 weights per scale along K fit a hidden size of
-# 312 with little padding; an embedding row of 128 takes one scale; symmetric blocks need no zero points.
-INT4_BLOCK_SIZE = 64
+# 4-bit blocks (`python -m bench.int4` measures the choices). INT4_AUTO_BLOCK picks per model: 128 weights per
+# scale along K when every K (embedding, hidden, feed-forward width) is a multiple of 128, so no block is padded and
+# scales cost half of 64's; else 64, which fits widths like 312 with little padding. An embedding row of 128 takes
+# one scale; symmetric blocks need no zero points.
+INT4_AUTO_BLOCK = 0
+INT4_BLOCK_SIZES = (64, 128)
 INT4_EMBEDDING_BLOCK_SIZE = 128
 INT4_SYMMETRIC = True
 INT4_ACCURACY_LEVEL = 4  # MatMulNBits computes on int8 activations, quantized per block at run time

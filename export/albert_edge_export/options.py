@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contract import BATCH_TOLERANCE, INT4_BLOCK_SIZE, INT4_SYMMETRIC
+from .contract import BATCH_TOLERANCE, INT4_AUTO_BLOCK, INT4_SYMMETRIC
 
 
 @dataclass
@@ -26,5 +26,5 @@ class ExportOptions:
     batch_tolerance: float = BATCH_TOLERANCE  # largest output change a batch may make to a text
     command: str = ""
     verify_columns: tuple[str, str] = ("text", "label")  # text and label columns of a CSV/TSV/JSONL verify file
-    int4_block_size: int = INT4_BLOCK_SIZE  # MatMul weights per 4-bit scale, along K
+    int4_block_size: int = INT4_AUTO_BLOCK  # MatMul weights per 4-bit scale along K; INT4_AUTO_BLOCK: by the widths
     int4_symmetric: bool = INT4_SYMMETRIC  # no zero points

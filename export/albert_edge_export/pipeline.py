@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -21,7 +22,8 @@ from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_b
 from .contract import (
     INPUT_NAMES,
     INT4_ACCURACY_LEVEL,
-    INT4_BLOCK_SIZE,
+    INT4_AUTO_BLOCK,
+    INT4_BLOCK_SIZES,
     INT4_EMBEDDING_BLOCK_SIZE,
     OPSET,
     WEIGHTS,
@@ -32,7 +34,7 @@ from .graph import compact_names
 from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
 from .options import ExportOptions
-from .quantize import int4_ready
+from .quantize import int4_block_size, int4_ready
 from .reference import end_to_end, reference_outputs, refuse_unfaithful
 from .texts import held_out, probe_texts
 from .verify import compare, onnx_file_logits
@@ -57,10 +59,14 @@ def run_export(options: ExportOptions) -> Path:
     if options.weights not in WEIGHTS:
         raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
     block = options.int4_block_size
-    if options.weights == "int4" and (block < 16 or block & (block - 1)):
-        raise ValueError(f"--int4-block-size {block} is not a power of two >= 16; try {INT4_BLOCK_SIZE}")
+    if options.weights == "int4" and block != INT4_AUTO_BLOCK and (block < 16 or block & (block - 1)):
+        raise ValueError(f"--int4-block-size {block} is not a power of two >= 16; try {min(INT4_BLOCK_SIZES)} or auto")
     problem_type = exportable_head(options.checkpoint)
     model = load_pretrained(options.checkpoint)
+    if block == INT4_AUTO_BLOCK:  # resolved once, so the guard's trials and the manifest see the same block
+        config = model.config
+        widths = [config.embedding_size, config.hidden_size, config.intermediate_size]
+        options = replace(options, int4_block_size=int4_block_size(widths))
     positions = model.config.max_position_embeddings
     if not 4 <= options.max_length <= positions:
         raise ValueError(

@@ -12,7 +12,7 @@ from onnx import version_converter
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-from .contract import INT4_ACCURACY_LEVEL, INT4_IR_VERSION, INT4_OPSET
+from .contract import INT4_ACCURACY_LEVEL, INT4_BLOCK_SIZES, INT4_IR_VERSION, INT4_OPSET
 from .graph import dedupe_initializers, gemm_as_matmul
 
 
@@ -74,6 +74,13 @@ def int4_ready(in_path: Path, out_path: Path) -> Path:
     model.ir_version = max(model.ir_version, INT4_IR_VERSION)
     onnx.save(model, str(out_path))
     return out_path
+
+
+def int4_block_size(widths: list[int]) -> int:
+    """The largest of INT4_BLOCK_SIZES that divides every MatMul's K (`widths`), else the smallest: fewer scales
+    where no block needs padding, little padding where none divides."""
+    fitting = [b for b in INT4_BLOCK_SIZES if all(w % b == 0 for w in widths)]
+    return max(fitting) if fitting else min(INT4_BLOCK_SIZES)
 
 
 def quantize_int4(
