@@ -2,7 +2,7 @@
 through the runtime), the albert-base shape's bytes, batch-1 latency at 1 thread interleaved INT4 vs INT8, and
 peak RSS classifying 1 000 test reviews in fresh processes.
 
-    .venv/bin/python -m bench.int4 runs/int4 [--runs 200] [--no-sweep] [--rounds 3]
+    .venv/bin/python -m bench.int4 runs/int4 [--runs 200] [--no-sweep] [--rounds 3] [--accuracy-levels]
 
 Prints one JSON object (also written to OUT/int4.json). Bundles are built into OUT and reused by later calls.
 """
@@ -70,6 +70,26 @@ def latency(bundles: dict[str, Path], runs: int) -> dict:
     return table
 
 
+def accuracy_levels(bundle: Path, out: Path, runs: int) -> dict:
+    """The default 4-bit graph with MatMulNBits' `accuracy_level` set to 0, 1 (fp32 compute) and 4 (int8),
+    batch-1 latency at 1 thread, interleaved: does another compute type make 4 bits fast?"""
+    import onnx
+
+    from .latency import feeds_of_length, interleaved, ort_runner
+
+    runners = {}
+    for level in (0, 1, 4):
+        model = onnx.load(str(bundle / "model.onnx"))
+        for node in (n for n in model.graph.node if n.op_type == "MatMulNBits"):
+            next(a for a in node.attribute if a.name == "accuracy_level").i = level
+        path = out / f"accuracy-level-{level}" / "model.onnx"
+        path.parent.mkdir(exist_ok=True)
+        onnx.save(model, str(path), save_as_external_data=True, location="model.onnx.data")
+        runners[str(level)] = ort_runner(str(path), 1)
+    vocab = json.loads((bundle / "config.json").read_text())["vocab_size"]
+    return {str(n): interleaved(runners, feeds_of_length(n, vocab), runs, warmup=10) for n in (32, 128)}
+
+
 def memory(bundles: dict[str, Path], texts: Path, rounds: int) -> dict:
     from albert_edge_runtime.memory_probe import measure
 
@@ -88,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="fresh-process memory rounds per bundle")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the block-size sweep")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="sizes and accuracy only")
+    parser.add_argument("--accuracy-levels", action="store_true", help="also time accuracy_level 0 / 1 / 4")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()  # the memory probe runs in another working directory
     args.out.mkdir(parents=True, exist_ok=True)
@@ -114,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
         texts = args.out / "texts-default.txt"
         texts.write_text("\n".join(load_reviews().test.texts[:1000]), encoding="utf-8")
         report["memory_1000_reviews"] = memory(bundles, texts, args.rounds)
+    if args.timing and args.accuracy_levels:
+        report["accuracy_level_ms_1_thread"] = accuracy_levels(bundles["int4"], args.out, args.runs)
     (args.out / ("int4.json" if args.timing else "int4-sizes.json")).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))
     return report
