@@ -55,23 +55,24 @@ def actor_pids() -> list[int]:
     return pids
 
 
-def run(command: list[str], ray: bool) -> dict:
-    """Run `command` to its end, sampling the peak RSS of the scoring processes every 0.2 s."""
+def run(command: list[str], ray: bool, log: Path) -> dict:
+    """Run `command` to its end, sampling the peak RSS of the scoring processes every 0.2 s. Its output goes to
+    files, not pipes: nobody reads a pipe while it runs, and Ray Data's log lines would fill one and block it."""
     start = time.perf_counter()
-    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peaks: dict[int, float] = {}
-    while job.poll() is None:
-        for pid in actor_pids() if ray else [job.pid]:
-            peak = peak_rss_mib(pid)
-            if peak is not None:
-                peaks[pid] = max(peak, peaks.get(pid, 0.0))
-        time.sleep(0.2)
+    with log.with_suffix(".out").open("w") as out, log.with_suffix(".err").open("w") as err:
+        job = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        peaks: dict[int, float] = {}
+        while job.poll() is None:
+            for pid in actor_pids() if ray else [job.pid]:
+                peak = peak_rss_mib(pid)
+                if peak is not None:
+                    peaks[pid] = max(peak, peaks.get(pid, 0.0))
+            time.sleep(0.2)
     seconds = time.perf_counter() - start
-    out, err = job.communicate()
     if job.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {err.strip()[-1500:]}")
+        raise RuntimeError(f"{' '.join(command)} failed: {log.with_suffix('.err').read_text().strip()[-1500:]}")
     return {"seconds": seconds, "peak_rss_mib_per_worker": sorted(round(p, 1) for p in peaks.values()), **json.loads(
-        out.strip().splitlines()[-1])}  # fmt: skip
+        log.with_suffix(".out").read_text().strip().splitlines()[-1])}  # fmt: skip
 
 
 def parse_run(text: str) -> tuple[str, int]:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         target = args.out / (f"{where}{n}" + (".csv" if where == "local" else ""))
         shutil.rmtree(target, ignore_errors=True) if where == "ray" else target.unlink(missing_ok=True)
         flags = ["--threads", str(n)] if where == "local" else ["--ray", "--ray-workers", str(n)]
-        measured = run([*cli, "--out", str(target), *flags], ray=where == "ray")
+        measured = run([*cli, "--out", str(target), *flags], ray=where == "ray", log=args.out / f"{where}{n}.log")
         if measured["scored"] != args.rows:
             raise RuntimeError(f"{where} with {n} scored {measured['scored']} of {args.rows} rows")
         results.append({"where": where, "workers": n, "rows": args.rows,
