@@ -86,8 +86,9 @@ def parse_run(text: str) -> tuple[str, int]:
 def kept_runs(previous: Path, rows: int, measured: list[dict]) -> list[dict]:
     """The runs just measured, plus those of an earlier call on the same row count, in RUNS order."""
     done = {(r["where"], r["workers"]): r for r in measured}
-    if previous.is_file() and json.loads(previous.read_text())["rows"] == rows:
-        for r in json.loads(previous.read_text())["runs"]:
+    earlier = json.loads(previous.read_text()) if previous.is_file() else {"rows": None}
+    if earlier["rows"] == rows:
+        for r in earlier["runs"]:
             done.setdefault((r["where"], r["workers"]), r)
     return [done[key] for key in RUNS if key in done]
 

@@ -59,15 +59,21 @@ def model_bytes(bundle: Path) -> int:
 
 
 def latency(bundles: dict[str, Path], runs: int) -> dict:
-    from .latency import feeds_of_length, interleaved, ort_runner
+    from .latency import ort_runner
 
     runners = {name: ort_runner(str(b / "model.onnx"), 1) for name, b in bundles.items()}
-    vocab = json.loads((next(iter(bundles.values())) / "config.json").read_text())["vocab_size"]
-    table = {}
-    for length in (32, 128):
-        result = interleaved(runners, feeds_of_length(length, vocab), runs, warmup=10)
-        table[str(length)] = {**result, "int4_over_int8": round(result["int4"]["p50_ms"] / result["int8"]["p50_ms"], 3)}
+    table = by_length(runners, bundles["int4"], runs)
+    for result in table.values():
+        result["int4_over_int8"] = round(result["int4"]["p50_ms"] / result["int8"]["p50_ms"], 3)
     return table
+
+
+def by_length(runners: dict, bundle: Path, runs: int) -> dict:
+    """Batch-1 latency of `runners` interleaved at seq 32 and 128, on token ids from `bundle`'s vocabulary."""
+    from .latency import feeds_of_length, interleaved
+
+    vocab = json.loads((bundle / "config.json").read_text())["vocab_size"]
+    return {str(n): interleaved(runners, feeds_of_length(n, vocab), runs, warmup=10) for n in (32, 128)}
 
 
 def accuracy_levels(bundle: Path, out: Path, runs: int) -> dict:
@@ -75,7 +81,7 @@ def accuracy_levels(bundle: Path, out: Path, runs: int) -> dict:
     batch-1 latency at 1 thread, interleaved: does another compute type make 4 bits fast?"""
     import onnx
 
-    from .latency import feeds_of_length, interleaved, ort_runner
+    from .latency import ort_runner
 
     runners = {}
     for level in (0, 1, 4):
@@ -86,8 +92,7 @@ def accuracy_levels(bundle: Path, out: Path, runs: int) -> dict:
         path.parent.mkdir(exist_ok=True)
         onnx.save(model, str(path), save_as_external_data=True, location="model.onnx.data")
         runners[str(level)] = ort_runner(str(path), 1)
-    vocab = json.loads((bundle / "config.json").read_text())["vocab_size"]
-    return {str(n): interleaved(runners, feeds_of_length(n, vocab), runs, warmup=10) for n in (32, 128)}
+    return by_length(runners, bundle, runs)
 
 
 def memory(bundles: dict[str, Path], texts: Path, rounds: int) -> dict:
