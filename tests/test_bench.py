@@ -54,7 +54,7 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
         assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = readme.read_text()
     assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
-    assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text
+    assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text and "| <= 2.0 MB | yes |" in text
 
 
 def test_bulk_score_runs_can_be_split_over_calls(tmp_path):
