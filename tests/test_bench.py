@@ -72,3 +72,24 @@ def test_bulk_score_runs_can_be_split_over_calls(tmp_path):
     assert parse_run("ray:2") == ("ray", 2)
     with pytest.raises(argparse.ArgumentTypeError, match="unknown run 'ray:3'; expected one of local:1 local:2 ray:1"):
         parse_run("ray:3")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_nbits_ops_times_every_block_size_and_accuracy_level_against_int8(tmp_path, monkeypatch):
+    import onnx
+
+    from bench import nbits_ops
+
+    monkeypatch.setattr(nbits_ops, "SHAPES", {"tiny": [(64, 32)]})
+    report = nbits_ops.main([str(tmp_path), "--runs", "2"])
+    row = report["tiny"]["64x32"]["32"]
+    assert set(row["int4_over_int8"]) == {f"b{b}-level{lv}" for b in (32, 64, 128) for lv in (0, 4)}
+    assert row["best"] in row["int4_over_int8"] and row["int8_us"] > 0
+    levels = {
+        name: {a.i for n in onnx.load(str(tmp_path / name)).graph.node if n.op_type == "MatMulNBits"
+               for a in n.attribute if a.name == "accuracy_level"}
+        for name in ("int4-64x32-b32-level0.onnx", "int4-64x32-b128-level4.onnx")
+    }  # fmt: skip
+    assert levels == {"int4-64x32-b32-level0.onnx": {0}, "int4-64x32-b128-level4.onnx": {4}}
+    int8_ops = {n.op_type for n in onnx.load(str(tmp_path / "int8-64x32.onnx")).graph.node}
+    assert "MatMulNBits" not in int8_ops and int8_ops & {"MatMulInteger", "DynamicQuantizeMatMul"}
