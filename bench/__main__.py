@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> dict:
                     work / "base_run",
                     test.texts[: args.base_texts],
                     None,
+                    BASE_INT4_GOAL_MB,
                     args,
                 )
             )
