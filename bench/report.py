@@ -47,8 +47,8 @@ def headline(result: dict, tfidf: float | None) -> list[str]:
             f"({size[OURS4] / size[OURS]:.2f}x) | <= {goal4:.1f} MB | {_met(size[OURS4] <= goal4 * 1e6)} |",
             f"| {m} | batch-1 latency, 1 thread, ours int4 / ours int8 at seq {', '.join(map(str, lat))} | "
             f"{' / '.join(f'{r:.2f}' for r in ratios4)} | <= 1.1 | {_met(max(ratios4) <= 1.1)} |",
-            f"| {m} | peak RSS, ours int4 / ours int8 | {fresh[OURS4]['peak_rss_mib']:.0f} vs "
-            f"{fresh[OURS]['peak_rss_mib']:.0f} MiB | below INT8 | "
+            f"| {m} | peak RSS, ours int4 / ours int8 | {fresh[OURS4]['peak_rss_mib']:.1f} vs "
+            f"{fresh[OURS]['peak_rss_mib']:.1f} MiB | below INT8 | "
             f"{_met(fresh[OURS4]['peak_rss_mib'] < fresh[OURS]['peak_rss_mib'])} |",
         ]
     if "accuracy" in result and OURS4 in result["accuracy"]:

@@ -55,6 +55,9 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
     text = readme.read_text()
     assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
     assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text and "| <= 2.0 MB | yes |" in text
+    readme.write_text(f"{README_START}\nstale\n{README_END}\n")  # re-rendered from results.json, nothing rerun
+    main(["--render-only", "--out", str(tmp_path / "r"), "--readme", str(readme)])
+    assert readme.read_text().count("| tiny |") == text.count("| tiny |") > 0
 
 
 def test_bulk_score_runs_can_be_split_over_calls(tmp_path):
