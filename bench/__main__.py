@@ -38,7 +38,7 @@ from .report import markdown_report, plot, update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (16, 32, 64, 128)
-BASE_INT4_GOAL_MB = 6.5  # the 4-bit issue's size goal for the albert-base-v2 shape (INT8: 11.7 MB)
+BASE_INT4_GOAL_MB = 6.5  # the 4-bit issue's size goal for the albert-base-v2 shape
 
 
 def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float, weights: str = "int8") -> Path:
@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite report, plots, README from OUT's json")
     args = parser.parse_args(argv)
     if args.render_only:  # a change of the report's form needs no new measurement
+        if not (args.out / "results.json").is_file():
+            parser.error(f"--render-only needs {args.out / 'results.json'}; run python -m bench without it first")
         report = json.loads((args.out / "results.json").read_text())
     else:
         report = run(args)

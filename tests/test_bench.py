@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
+def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path, capsys):
     from bench.__main__ import main
     from bench.report import README_END, README_START
 
@@ -58,6 +58,10 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path):
     readme.write_text(f"{README_START}\nstale\n{README_END}\n")  # re-rendered from results.json, nothing rerun
     main(["--render-only", "--out", str(tmp_path / "r"), "--readme", str(readme)])
     assert readme.read_text().count("| tiny |") == text.count("| tiny |") > 0
+    with pytest.raises(SystemExit):
+        main(["--render-only", "--out", str(tmp_path / "none"), "--readme", str(readme)])
+    err = capsys.readouterr().err
+    assert f"--render-only needs {tmp_path / 'none' / 'results.json'}; run python -m bench without it first" in err
 
 
 def test_bulk_score_runs_can_be_split_over_calls(tmp_path):
