@@ -2,9 +2,11 @@
 the service's edges, and the messages that say what to do. Each runs the real CLI in a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +80,24 @@ def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report["latency_by_length"]) == {"16", "32", "64"} and report["lengths_clamped"] == [128]
     assert report["throughput_texts"] >= 4 * 32  # "batch 32" really ran batches of 32
+
+
+def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported, tmp_path):
+    from albert_edge_runtime.classifier import default_bundle_path
+
+    args = ["bench", "--bundle", exported[1], "--iterations", "3", "--warmup", "1", "--batch-sizes", "1"]
+    relative = os.path.relpath(default_bundle_path())  # the cold-start probe runs in another directory
+    done = run(*args, "--lengths", "16,128", "--against", relative, "--json", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    b = report["against"]
+    assert Path(b["bundle"]).resolve() == default_bundle_path().resolve() and b["weights"] == "dynamic-int8"
+    # both at the same lengths: the shorter max_length of the two (this bundle's 64) caps them
+    assert set(b["latency_by_length"]) == set(report["latency_by_length"]) == {"16", "64"}
+    assert b["latency_by_length"]["64"]["runs"] == report["latency_by_length"]["64"]["runs"] == 3
+    assert b["model_bytes"] != report["model_bytes"] and b["cold_start"]["peak_rss_mib"] > 0
+    assert "B = against" in done.stdout and done.stdout.count("x\n") >= 4  # B/A on 2 lengths, real texts, batch 1
+    one_error_line(run(*args, "--against", tmp_path / "nothing"), "nothing")
 
 
 @pytest.mark.perf

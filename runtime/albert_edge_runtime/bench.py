@@ -70,19 +70,32 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def latency_at(clf: SentimentClassifier, length: int, iterations: int, warmup: int) -> dict[str, float]:
+def _row_of_length(clf: SentimentClassifier, length: int) -> list[Encoded]:
+    """One text of exactly `length` tokens (random pieces of the bundle's vocabulary)."""
     rng = random.Random(length)
     vocab = clf.encoder.tokenizer.get_vocab_size()
     prefix, suffix = clf.encoder.prefix, clf.encoder.suffix
     content = [rng.randrange(5, vocab) for _ in range(max(1, length - len(prefix) - len(suffix)))]
-    row = [Encoded(prefix + content + suffix, [0] * (len(prefix) + len(content) + len(suffix)), False)]
-    samples = []
+    return [Encoded(prefix + content + suffix, [0] * (len(prefix) + len(content) + len(suffix)), False)]
+
+
+def _alternating(count: int, i: int) -> list[int]:
+    """A B, B A, ...: neither bundle always runs right after the other."""
+    order = list(range(count))
+    return order if i % 2 == 0 else order[::-1]
+
+
+def latency_at(clfs: list[SentimentClassifier], length: int, iterations: int, warmup: int) -> list[dict[str, float]]:
+    """Batch-1 latency of each classifier at `length` tokens, interleaved run by run."""
+    rows = [_row_of_length(clf, length) for clf in clfs]
+    samples: list[list[float]] = [[] for _ in clfs]
     for i in range(warmup + iterations):
-        start = time.perf_counter()
-        run_buckets(clf.session, row, clf.pad_id)
-        if i >= warmup:
-            samples.append(time.perf_counter() - start)
-    return percentiles(samples)
+        for k in _alternating(len(clfs), i):
+            start = time.perf_counter()
+            run_buckets(clfs[k].session, rows[k], clfs[k].pad_id)
+            if i >= warmup:
+                samples[k].append(time.perf_counter() - start)
+    return [percentiles(s) for s in samples]
 
 
 def throughput(clf: SentimentClassifier, texts: list[str], batch_size: int, rounds: int) -> float:
@@ -114,48 +127,70 @@ def run_bench(
     warmup: int,
     batch_sizes: list[int],
     texts_file: Path,
+    against: str | None,
 ) -> dict[str, Any]:
     """Lengths over the bundle's max_length are timed at max_length (the report says so); throughput runs at
-    least four full batches of each size, repeating the texts when there are fewer."""
+    least four full batches of each size, repeating the texts when there are fewer. `against`: a second bundle
+    (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against"."""
     start = time.perf_counter()
-    clf = SentimentClassifier.load(bundle, threads=threads)
+    clfs = [SentimentClassifier.load(bundle, threads=threads)]
     load_s = time.perf_counter() - start
-    limit = clf.encoder.max_length
+    if against is not None:
+        clfs.append(SentimentClassifier.load(against, threads=threads))
+    limit = min(clf.encoder.max_length for clf in clfs)
     timed = sorted({min(n, limit) for n in lengths})
     pool = texts * -(-4 * max(batch_sizes) // len(texts))
-    return {
-        "machine": describe_machine(threads),
-        "bundle": str(clf.bundle.root),
-        "model_bytes": clf.bundle.model_bytes,
-        "max_length": limit,
-        "lengths_clamped": sorted(n for n in lengths if n > limit),
-        "load_s": load_s,
-        "latency_by_length": {str(n): latency_at(clf, n, iterations, warmup) for n in timed},
-        "real_text_latency": _real_latency(clf, texts, iterations),
-        "throughput_texts_per_s": {str(b): throughput(clf, pool, b, rounds=2) for b in batch_sizes},
-        "throughput_texts": len(pool),
-        "cold_start": cold_start(bundle, threads, texts_file),
-        "texts": len(texts),
-    }
+    latency = {str(n): latency_at(clfs, n, iterations, warmup) for n in timed}
+    real = _real_latency(clfs, texts, iterations)
+    sections = [
+        {
+            "bundle": str(clf.bundle.root),
+            "model_bytes": clf.bundle.model_bytes,
+            "weights": clf.bundle.manifest.quantization.get("mode", "not recorded"),
+            "latency_by_length": {n: by_clf[k] for n, by_clf in latency.items()},
+            "real_text_latency": real[k],
+            "throughput_texts_per_s": {str(b): throughput(clf, pool, b, rounds=2) for b in batch_sizes},
+            # the probe process runs elsewhere: a relative folder must reach it absolute
+            "cold_start": cold_start(None if path is None else str(clf.bundle.root.resolve()), threads, texts_file),
+        }
+        for k, (clf, path) in enumerate(zip(clfs, [bundle, against]))
+    ]
+    report = {"machine": describe_machine(threads), **sections[0], "max_length": limit}
+    report |= {"lengths_clamped": sorted(n for n in lengths if n > limit), "load_s": load_s}
+    report |= {"throughput_texts": len(pool), "texts": len(texts)}
+    if against is not None:
+        report["against"] = sections[1]
+    return report
 
 
 def summary(report: dict[str, Any]) -> list[str]:
-    """The report as a short table for people; `--json` keeps the whole of it for machines."""
-    m, cold = report["machine"], report["cold_start"]
+    """The report as a short table for people; `--json` keeps the whole of it for machines. With a second bundle
+    ("against"), its p50 and throughput stand next to the first's, with the ratio B/A."""
+    m, cold, b = report["machine"], report["cold_start"], report.get("against")
     lines = [
         f"{m['cpu']} ({m['arch']}, {m['cores']} cores, {m['threads']} thread(s)), onnxruntime {m['onnxruntime']}"
         f", INT8 flags: {' '.join(m['int8_cpu_flags']) or 'none'}",
-        f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, max_length {report['max_length']})",
+        f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, {report['weights']}, max_length "
+        f"{report['max_length']})",
         f"load {report['load_s']:.3f} s   cold start {cold['import_load_first_prediction_s']:.3f} s   "
         f"peak RSS {cold['peak_rss_mib']:.1f} MiB",
-        "",
-        "latency, batch 1      p50 ms   p90 ms   p99 ms",
     ]
-    rows = [(f"  {n} tokens", v) for n, v in report["latency_by_length"].items()]
-    rows.append((f"  real texts ({report['texts']})", report["real_text_latency"]))
-    lines += [f"{name:<20}{v['p50_ms']:>9.2f}{v['p90_ms']:>9.2f}{v['p99_ms']:>9.2f}" for name, v in rows]
-    lines += ["", "throughput          texts/s"]
-    lines += [f"  batch {b:<12}{t:>9.0f}" for b, t in report["throughput_texts_per_s"].items()]
+    if b:
+        cold_b = b["cold_start"]
+        lines.append(
+            f"B = against {b['bundle']} ({b['model_bytes'] / 1e6:.2f} MB, {b['weights']}): cold start "
+            f"{cold_b['import_load_first_prediction_s']:.3f} s   peak RSS {cold_b['peak_rss_mib']:.1f} MiB"
+        )
+    lines += ["", "latency, batch 1      p50 ms   p90 ms   p99 ms" + ("   B p50 ms     B/A" if b else "")]
+    rows = [(f"  {n} tokens", v, b and b["latency_by_length"][n]) for n, v in report["latency_by_length"].items()]
+    rows.append((f"  real texts ({report['texts']})", report["real_text_latency"], b and b["real_text_latency"]))
+    for name, v, vb in rows:
+        extra = f"{vb['p50_ms']:>11.2f}{vb['p50_ms'] / v['p50_ms']:>8.2f}x" if vb else ""
+        lines.append(f"{name:<20}{v['p50_ms']:>9.2f}{v['p90_ms']:>9.2f}{v['p99_ms']:>9.2f}{extra}")
+    lines += ["", "throughput          texts/s" + ("   B texts/s     B/A" if b else "")]
+    for size, t in report["throughput_texts_per_s"].items():
+        tb = b["throughput_texts_per_s"][size] if b else None
+        lines.append(f"  batch {size:<12}{t:>9.0f}" + (f"{tb:>12.0f}{tb / t:>8.2f}x" if tb else ""))
     if report["lengths_clamped"]:
         lines.append(
             f"\nlengths {report['lengths_clamped']} are over the bundle's max_length: timed at {report['max_length']}"
@@ -163,13 +198,14 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _real_latency(clf: SentimentClassifier, texts: list[str], iterations: int) -> dict[str, float]:
-    samples = []
-    for text in (texts * (iterations // max(1, len(texts)) + 1))[: max(iterations, len(texts))]:
-        start = time.perf_counter()
-        clf.predict([text])
-        samples.append(time.perf_counter() - start)
-    return percentiles(samples)
+def _real_latency(clfs: list[SentimentClassifier], texts: list[str], iterations: int) -> list[dict[str, float]]:
+    samples: list[list[float]] = [[] for _ in clfs]
+    for i, text in enumerate((texts * (iterations // max(1, len(texts)) + 1))[: max(iterations, len(texts))]):
+        for k in _alternating(len(clfs), i):
+            start = time.perf_counter()
+            clfs[k].predict([text])
+            samples[k].append(time.perf_counter() - start)
+    return [percentiles(s) for s in samples]
 
 
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--json", dest="json_out", help="also write the full report to this JSON file (the terminal gets a short table)"
     )
+    b.add_argument(
+        "--against",
+        metavar="BUNDLE",
+        help="also time this bundle, interleaved with --bundle (say the same model's --weights int4 export), "
+        "and print it beside it with the ratio",
+    )
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
     c = sub.add_parser(
         "score",
@@ -187,7 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f.write("\n".join(texts))
         f.flush()
         report = bench.run_bench(
-            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes, Path(f.name)
+            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes, Path(f.name), args.against
         )
     print("\n".join(bench.summary(report)))
     if args.json_out:
