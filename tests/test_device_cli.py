@@ -94,6 +94,7 @@ def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported,
     assert Path(b["bundle"]).resolve() == default_bundle_path().resolve() and b["weights"] == "dynamic-int8"
     # both at the same lengths: the shorter max_length of the two (this bundle's 64) caps them
     assert set(b["latency_by_length"]) == set(report["latency_by_length"]) == {"16", "64"}
+    assert (report["max_length"], b["max_length"], report["timed_up_to"]) == (64, 128, 64)
     assert b["latency_by_length"]["64"]["runs"] == report["latency_by_length"]["64"]["runs"] == 3
     assert b["model_bytes"] != report["model_bytes"] and b["cold_start"]["peak_rss_mib"] > 0
     assert "B = against" in done.stdout and done.stdout.count("x\n") >= 4  # B/A on 2 lengths, real texts, batch 1
