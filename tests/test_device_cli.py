@@ -98,6 +98,9 @@ def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported,
     assert b["latency_by_length"]["64"]["runs"] == report["latency_by_length"]["64"]["runs"] == 3
     assert b["model_bytes"] != report["model_bytes"] and b["cold_start"]["peak_rss_mib"] > 0
     assert "B = against" in done.stdout and done.stdout.count("x\n") >= 4  # B/A on 2 lengths, real texts, batch 1
+    compared = run("bench", "--compare", tmp_path / "r.json", tmp_path / "r.json").stdout
+    assert "against / bundle, within each report (dynamic-int8 / dynamic-int8 in A):" in compared
+    assert compared.count("x in A -> ") == 2  # seq 16 and 64
     one_error_line(run(*args, "--against", tmp_path / "nothing"), "nothing")
 
 

@@ -232,6 +232,20 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         f"cold start: {start_a:.3f} -> {start_b:.3f} s;"
         f" peak RSS {ca['peak_rss_mib']:.1f} -> {cb['peak_rss_mib']:.1f} MiB"
     )
+    return lines + _against_lines(a, b)
+
+
+def _against_lines(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Reports made with `--against` on both sides: how the second bundle's p50 over the first's moved (say, whether
+    4 bits cost less on one board than on the other)."""
+    if "against" not in a or "against" not in b:
+        return []
+    lines = [f"against / bundle, within each report ({a['against']['weights']} / {a['weights']} in A):"]
+    for n, la in a["latency_by_length"].items():
+        if n in b["latency_by_length"] and n in a["against"]["latency_by_length"]:
+            ratio_a = a["against"]["latency_by_length"][n]["p50_ms"] / la["p50_ms"]
+            ratio_b = b["against"]["latency_by_length"][n]["p50_ms"] / b["latency_by_length"][n]["p50_ms"]
+            lines.append(f"  latency seq {n:>4}: {ratio_a:.2f}x in A -> {ratio_b:.2f}x in B")
     return lines
 
 
