@@ -101,7 +101,9 @@ def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported,
     compared = run("bench", "--compare", tmp_path / "r.json", tmp_path / "r.json").stdout
     assert "against / bundle, within each report (dynamic-int8 / dynamic-int8 in A):" in compared
     assert compared.count("x in A -> ") == 2  # seq 16 and 64
-    one_error_line(run(*args, "--against", tmp_path / "nothing"), "nothing")
+    one_error_line(
+        run(*args, "--against", tmp_path / "nothing"), f"bundle folder {tmp_path / 'nothing'} does not exist"
+    )
 
 
 @pytest.mark.perf
