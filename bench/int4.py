@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="sizes and accuracy only")
     parser.add_argument("--accuracy-levels", action="store_true", help="also time accuracy_level 0 / 1 / 4")
     args = parser.parse_args(argv)
-    args.out = args.out.resolve()  # the memory probe runs in another working directory
     args.out.mkdir(parents=True, exist_ok=True)
     from albert_edge.data import load_reviews
 

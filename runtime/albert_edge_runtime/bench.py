@@ -151,8 +151,7 @@ def run_bench(
             "latency_by_length": {n: by_clf[k] for n, by_clf in latency.items()},
             "real_text_latency": real[k],
             "throughput_texts_per_s": {str(b): throughput(clf, pool, b, rounds=2) for b in batch_sizes},
-            # the probe process runs elsewhere: a relative folder must reach it absolute
-            "cold_start": cold_start(None if path is None else str(clf.bundle.root.resolve()), threads, texts_file),
+            "cold_start": cold_start(path, threads, texts_file),
         }
         for k, (clf, path) in enumerate(zip(clfs, [bundle, against]))
     ]

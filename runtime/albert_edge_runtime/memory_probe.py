@@ -37,9 +37,10 @@ def measure(bundle: str | Path | None, texts_file: Path, tune_malloc: bool = Fal
     optional modules that got imported."""
     import json
 
+    texts_file = texts_file.resolve()  # the child runs in the texts' folder: relative paths must not reach it
     return _run(
         "classify",
-        "-" if bundle is None else str(bundle),
+        "-" if bundle is None else str(Path(bundle).resolve()),
         str(texts_file),
         json.dumps({"tune_malloc": tune_malloc, **load_options}),
         cwd=texts_file.parent,
