@@ -85,14 +85,19 @@ def accuracy_levels(bundle: Path, out: Path, runs: int) -> dict:
 
     runners = {}
     for level in (0, 1, 4):
-        model = onnx.load(str(bundle / "model.onnx"))
-        for node in (n for n in model.graph.node if n.op_type == "MatMulNBits"):
-            next(a for a in node.attribute if a.name == "accuracy_level").i = level
+        model = with_accuracy_level(onnx.load(str(bundle / "model.onnx")), level)
         path = out / f"accuracy-level-{level}" / "model.onnx"
         path.parent.mkdir(exist_ok=True)
         onnx.save(model, str(path), save_as_external_data=True, location="model.onnx.data")
         runners[str(level)] = ort_runner(str(path), 1)
     return by_length(runners, bundle, runs)
+
+
+def with_accuracy_level(model, level: int):
+    """`model` (an onnx.ModelProto) with every MatMulNBits computing at `accuracy_level` = `level`."""
+    for node in (n for n in model.graph.node if n.op_type == "MatMulNBits"):
+        next(a for a in node.attribute if a.name == "accuracy_level").i = level
+    return model
 
 
 def memory(bundles: dict[str, Path], texts: Path, rounds: int) -> dict:

@@ -50,14 +50,14 @@ def variants(k: int, n: int, out: Path) -> dict[str, Path]:
 
     from albert_edge_export.quantize import quantize_int4, quantize_int8
 
+    from .int4 import with_accuracy_level
+
     fp32 = one_matmul(k, n, out / f"fp32-{k}x{n}.onnx")
     files = {"int8": quantize_int8(fp32, out / f"int8-{k}x{n}.onnx", False, False, [])}
     for block in BLOCKS:
         int4 = quantize_int4(fp32, out / f"int4-{k}x{n}-b{block}.onnx", block, block, True, [], [])
         for level in LEVELS:
-            model = onnx.load(str(int4))
-            for node in (x for x in model.graph.node if x.op_type == "MatMulNBits"):
-                next(a for a in node.attribute if a.name == "accuracy_level").i = level
+            model = with_accuracy_level(onnx.load(str(int4)), level)
             files[f"b{block}-level{level}"] = out / f"int4-{k}x{n}-b{block}-level{level}.onnx"
             onnx.save(model, str(files[f"b{block}-level{level}"]))
     return files
