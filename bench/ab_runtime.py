@@ -1,4 +1,4 @@
-"""A/B of two runtime checkouts on the default bundle each ships: logits, cold start, end-to-end time, peak RSS.
+"""A/B of two runtime checkouts on the default bundle each ships: probabilities, cold start, time, peak RSS.
 
     git worktree add /tmp/old-main <commit>
     .venv/bin/python -m bench.ab_runtime /tmp/old-main/runtime runtime [--rounds 5] [--texts 1000]
@@ -6,8 +6,8 @@
 The child below is its own code, not albert_edge_runtime.memory_probe: it must run against old checkouts too.
 Fresh processes, A B A B ...; each imports `albert_edge_runtime` from the given folder, loads the package's
 default bundle with default options, classifies the first N test reviews one call each and then in one call, and
-reports: cold start (import + load + first prediction), both times, VmHWM, and the logits of the whole test split
-(compared between A and B at the end). Medians per side.
+reports: cold start (import + load + first prediction), both times, VmHWM, and the probabilities of the whole
+test split (compared between A and B at the end). Medians per side.
 """
 
 from __future__ import annotations
@@ -37,13 +37,9 @@ run = time.perf_counter() - start
 start = time.perf_counter()
 clf.predict(texts[: int(sys.argv[3])])
 batched = time.perf_counter() - start
-peak = peak_rss_mib()  # before the logits below, which hold the whole split at once
+peak = peak_rss_mib()  # before the probabilities below, which hold the whole split at once
 import numpy as np
-try:
-    from albert_edge_runtime.classifier import runtime_logits
-except ImportError:  # a checkout from before the rename
-    from albert_edge_runtime.classifier import predict_logits as runtime_logits
-logits = runtime_logits(clf.session, clf.encoder.encode_batch(texts), clf.pad_id, clf.encoder.max_length)
+logits = np.array([[p.probabilities[label] for label in clf.labels] for p in clf.predict(texts)])
 np.save(sys.argv[4], logits)
 print(json.dumps({"cold_s": cold, "run_s": run, "batched_s": batched, "peak_mib": peak, "module": clf.__module__}))
 """

@@ -28,8 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     from albert_edge.data import load_reviews
     from albert_edge_runtime import SentimentClassifier
-    from albert_edge_runtime.classifier import runtime_logits
-    from albert_edge_runtime.session import RuntimeOptions, make_session
+    from albert_edge_runtime.session import RuntimeOptions, logits_alone, make_session
 
     clf = SentimentClassifier.load()  # its tokenizer and settings equal the old bundle's
     rows = clf.encoder.encode_batch(load_reviews().test.texts[: args.texts])
@@ -43,7 +42,7 @@ def main() -> None:
         logits = {}
         for level in ("all", "disable"):
             session = make_session(str(model), RuntimeOptions(optimization=level))
-            logits[level] = np.concatenate([runtime_logits(session, [r], clf.pad_id, 128) for r in rows])
+            logits[level] = np.concatenate([logits_alone(session, [r]) for r in rows])
     per_text = np.abs(logits["all"] - logits["disable"]).max(axis=1)
     print(
         f"INT8 default model, fusions on vs off, {len(rows)} texts one per run: max {per_text.max():.1e}, "

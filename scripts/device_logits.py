@@ -79,7 +79,7 @@ def unsigned_weights(model_path: Path, out_path: Path) -> int:
 
 def dump(texts_path: str, out_path: str, bundle: str | None, exact_int8: bool = False) -> None:
     from albert_edge_runtime import SentimentClassifier
-    from albert_edge_runtime.classifier import runtime_logits
+    from albert_edge_runtime.session import logits_alone
 
     clf = SentimentClassifier.load(bundle)
     if exact_int8:
@@ -96,12 +96,7 @@ def dump(texts_path: str, out_path: str, bundle: str | None, exact_int8: bool = 
     # a batch a last-bit difference in one row's activations would move every row's quantization.
     np.save(
         out_path,
-        np.concatenate(
-            [
-                runtime_logits(clf.session, [row], clf.pad_id, clf.encoder.max_length)
-                for row in clf.encoder.encode_batch(texts)
-            ]
-        ),
+        np.concatenate([logits_alone(clf.session, [row]) for row in clf.encoder.encode_batch(texts)]),
     )
 
 

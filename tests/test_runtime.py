@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from albert_edge_runtime import BundleError, SentimentClassifier
-from albert_edge_runtime.classifier import BATCH_TOKENS
-from albert_edge_runtime.session import length_buckets
 from bundles import TEXTS
 
 
@@ -22,11 +20,10 @@ def bundle(exported, tmp_path):
 def test_predict_matches_batch_of_one_and_keeps_order(exported):
     clf = SentimentClassifier.load(exported[1])
     texts = [a + b * n for n, (a, b) in enumerate(zip(TEXTS, reversed(TEXTS)))]
-    batched = clf.predict(texts, batch_size=4)
+    batched = clf.predict(texts)
     single = [clf.predict([t])[0] for t in texts]
-    # Dynamic INT8 picks activation scales per batch, so batching moves scores slightly; never the label here.
-    for b, s in zip(batched, single):
-        assert b.label == s.label and abs(b.score - s.score) < 0.1
+    assert batched == single
+    for b in batched:
         assert abs(sum(b.probabilities.values()) - 1.0) < 1e-5
     assert clf.predict([]) == []
 
@@ -37,18 +34,7 @@ def test_long_text_is_truncated_and_says_so(exported):
     assert long.truncated and not short.truncated
 
 
-def test_buckets_bound_rows_tokens_attention_and_padding():
-    lengths = [5, 300, 7, 6, 250, 8, 5]
-    batches = length_buckets(lengths, max_batch=2, max_tokens=600, max_attention=100_000, max_padding=1.5)
-    assert sorted(i for b in batches for i in b) == list(range(7))
-    for b in batches:
-        T = max(lengths[i] for i in b)
-        assert len(b) <= 2 and len(b) * T <= 600 and (len(b) == 1 or len(b) * T * T <= 100_000)
-        assert len(b) * T <= 1.5 * sum(lengths[i] for i in b)
-    assert [0, 6] in batches or [6, 0] in batches  # equal lengths still share a batch
-
-
-def test_a_batch_holds_at_most_batch_tokens_or_one_text(exported):
+def test_every_text_runs_alone_at_its_real_length(exported):
     clf = SentimentClassifier.load(exported[1])
     shapes = []
     run = clf.session.run
@@ -60,8 +46,19 @@ def test_a_batch_holds_at_most_batch_tokens_or_one_text(exported):
     clf.session.run = recording_run
     texts = [t * n for n in (1, 2, 3, 8, 40) for t in TEXTS]  # short ones, and ones cut to max_length
     assert len(clf.predict(texts)) == len(texts)
-    assert all(rows * T <= min(clf.encoder.max_length, BATCH_TOKENS) or rows == 1 for rows, T in shapes), shapes
-    assert any(rows > 1 for rows, _ in shapes)  # short texts are still batched together
+    lengths = [len(e.input_ids) for e in clf.encoder.encode_batch(texts)]
+    assert shapes == [(1, n) for n in lengths]
+
+
+def test_a_text_answers_bit_identically_alone_and_among_any_neighbours(exported):
+    """Dynamic INT8 picks activation scales per run and padding changes float sums, so only one text per run
+    makes a text's answer its own; compared exactly, not within a tolerance."""
+    clf = SentimentClassifier.load(exported[1])
+    texts = [t * n for n in (1, 3, 40) for t in TEXTS] + ["", "  ", "x" * 300]
+    alone = [clf.predict([t])[0] for t in texts]
+    assert clf.predict(texts) == alone
+    assert clf.predict(texts[::-1]) == alone[::-1]
+    assert list(clf.iter_predict(iter(texts))) == alone
 
 
 def test_symlink_out_of_the_bundle(bundle, tmp_path):
@@ -120,8 +117,6 @@ def test_cli_predict_bench_and_compare(exported, tmp_path):
             "1",
             "--lengths",
             "8,16",
-            "--batch-sizes",
-            "1,4",
             "--json",
             tmp_path / name,
         )
@@ -134,6 +129,25 @@ def test_cli_predict_bench_and_compare(exported, tmp_path):
     bad = run("predict", "--bundle", tmp_path / "nope", "x")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
     assert run("bench", "--help").returncode == 0 and run("predict", "--help").returncode == 0
+
+
+def test_cli_usage_errors_say_what_to_pass(tmp_path):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "albert_edge_runtime", *map(str, args)], capture_output=True, text=True
+        )
+
+    (tmp_path / "empty.json").write_text("{}")
+    compared = run("bench", "--compare", tmp_path / "empty.json", tmp_path / "empty.json")
+    assert compared.returncode == 1 and compared.stderr.count("\n") == 1
+    assert "is not a bench report (no machine, latency_by_length" in compared.stderr
+    zero = run("bench", "--iterations", "0")
+    assert zero.returncode == 2 and "'0' is not a positive whole number; give 1 or more" in zero.stderr
+    gone = run("predict", "--batch-size", "0", "很好")
+    assert gone.returncode == 2 and "unrecognized arguments: --batch-size" in gone.stderr
+    helps = run("predict", "--help").stdout + run("bench", "--help").stdout + run("serve", "--help").stdout
+    for words in ("one JSON object per text", "untimed runs before each length", "port to listen on (default 8000)"):
+        assert words in " ".join(helps.split())
 
 
 # Peak RSS includes the pages of numpy/onnxruntime's shared libraries, and that part depends on the page cache
@@ -171,8 +185,8 @@ def test_default_bundle_beats_chance_on_real_reviews():
 
 
 def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_split():
-    """The export measures int8 results with the runtime's own chunks, batches and session options, so predict
-    reproduces them (batching differently moved probabilities by up to 0.005: dynamic INT8 scales per batch)."""
+    """The export measures int8 results with the runtime's own session options, one text per run, so predict
+    reproduces them exactly."""
     import numpy as np
 
     from albert_edge.data import load_reviews
@@ -188,11 +202,9 @@ def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_spl
         onnx_file_logits(
             default_bundle_path() / "model.onnx",
             clf.encoder.encode_batch(test.texts),
-            clf.pad_id,
-            clf.encoder.max_length,
         )
     )
-    assert np.abs(measured - served).max() <= 1e-5
+    assert np.array_equal(measured.astype(np.float32), served.astype(np.float32))
     accuracy = float(np.mean(served.argmax(1) == np.asarray(test.labels)))
     assert accuracy == clf.bundle.manifest.metrics["test"]["int8_accuracy"]  # written by the export's verify
 

@@ -71,8 +71,8 @@ def test_every_format_equals_predict_row_for_row(exported, tmp_path, source, tar
     for record, row, prediction in zip(records, got, expected):
         if source != ".txt":
             assert all(str(row[k]) == v for k, v in record.items())  # the input's columns are kept
-        assert row["label"] == prediction.label and float(row["score"]) == pytest.approx(prediction.score, abs=1e-6)
-        assert all(float(row[f"p_{k}"]) == pytest.approx(p, abs=1e-6) for k, p in prediction.probabilities.items())
+        assert row["label"] == prediction.label and float(row["score"]) == prediction.score  # exact: floats round-trip
+        assert all(float(row[f"p_{k}"]) == p for k, p in prediction.probabilities.items())
 
 
 def test_bad_rows_are_listed_and_the_job_goes_on(exported, tmp_path):
@@ -98,6 +98,41 @@ def test_errors_say_what_to_do(exported, tmp_path):
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.partial").exists()
 
 
+def test_input_columns_are_never_overwritten(exported, tmp_path):
+    gold = tmp_path / "gold.csv"
+    gold.write_text("review,label,score\n这个产品很好,positive,5\n", encoding="utf-8")
+    done = run(gold, "--out", tmp_path / "out.csv", "--text-column", "review", "--bundle", exported[1])
+    assert done.returncode == 1 and not (tmp_path / "out.csv").exists()
+    assert "already has the column(s) ['label', 'score'] that the results would overwrite; pass --result-prefix" in (
+        done.stderr
+    )
+    done = run(gold, "--out", tmp_path / "out.csv", "--text-column", "review", "--bundle", exported[1],
+               "--result-prefix", "pred_")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = read_output(tmp_path / "out.csv")
+    assert row["label"] == "positive" and row["score"] == "5" and row["pred_label"] and row["pred_score"]
+    lines = [{"review": "很好", "label": "gold"}, {"review": "很差"}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), "utf-8")
+    done = run(tmp_path / "in.jsonl", "--out", tmp_path / "o.jsonl", "--text-column", "review", "--bundle", exported[1])
+    assert done.returncode == 0 and "1 bad rows skipped" in done.stderr
+    errors = read_output(tmp_path / "o.jsonl.errors.jsonl")
+    assert errors == [{"row": 1, "error": "has the key(s) ['label'] the results would overwrite; pass --result-prefix"}]
+
+
+def test_excel_bom_extra_fields_and_a_missing_extra(exported, tmp_path, monkeypatch):
+    source = tmp_path / "excel.csv"
+    source.write_bytes("\ufeffreview,shop\n很好,a\n很差,b,extra\n".encode())
+    done = run(source, "--out", tmp_path / "o.jsonl", "--text-column", "review", "--bundle", exported[1])
+    assert done.returncode == 0, done.stderr
+    assert [r["review"] for r in read_output(tmp_path / "o.jsonl")] == ["很好"]
+    assert read_output(tmp_path / "o.jsonl.errors.jsonl") == [{"row": 2, "error": "1 more fields than the header's"}]
+    assert None not in read_output(tmp_path / "o.jsonl")[0] and "null" not in read_output(tmp_path / "o.jsonl")[0]
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as if the [parquet] extra were not installed
+    with pytest.raises(ImportError, match=r"Parquet needs pyarrow: pip install 'albert-edge-runtime\[parquet\]'"):
+        score_file(SentimentClassifier.load(exported[1]), source, tmp_path / "o.parquet", "review", False)
+    assert list(tmp_path.glob("o.parquet*")) == []
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_killed_job_resumes_to_the_same_output(exported, tmp_path, suffix):
     inp = tmp_path / "in.csv"
@@ -118,6 +153,7 @@ def test_a_killed_job_resumes_to_the_same_output(exported, tmp_path, suffix):
     assert not out.exists()  # no half output under the final name
     again = run(inp, "--out", out, "--bundle", exported[1], "--text-column", "review")
     assert again.returncode == 0, again.stderr
+    assert f"score: resuming {out} after row " in again.stderr
     if suffix == ".csv":
         assert out.read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert read_output(out) == read_output(tmp_path / f"whole{suffix}")

@@ -52,7 +52,6 @@ def guarded_quantize(
     fp32_logits,
     encoded,
     truth,
-    pad_id,
     names: dict[str, str],
 ) -> tuple[Path, Verification, list[str]]:
     """Quantize the fp32 graph `base`; while the drop exceeds the guard, keep the most sensitive shared weight one
@@ -63,7 +62,7 @@ def guarded_quantize(
 
     def attempt(extra: list[str], name: str) -> tuple[Path, Verification]:
         out = quantize_keeping(options, model, base, work / f"{name}.onnx", kept + extra)
-        return out, compare(fp32_logits, onnx_file_logits(out, encoded, pad_id, options.max_length), truth)
+        return out, compare(fp32_logits, onnx_file_logits(out, encoded), truth)
 
     path, result = attempt([], options.weights)
     while result.drop_points > options.max_drop and len(kept) < options.fallback_limit:

@@ -147,7 +147,7 @@ def build_graph(
     fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
     steps.update(1)
     steps.set_postfix_str("quantize + verify" if options.weights == "int8" else "verify")
-    fp32_logits = onnx_file_logits(work / "opt.onnx", encoded, pad_id, options.max_length)
+    fp32_logits = onnx_file_logits(work / "opt.onnx", encoded)
     base = work / "opt.onnx"
     if options.weights == "int4":
         base = int4_ready(base, work / "opt-int4.onnx")
@@ -155,7 +155,7 @@ def build_graph(
     if options.weights == "fp32":
         quantized, result, kept = base, compare(fp32_logits, fp32_logits, truth), []
     else:
-        quantized, result, kept = guarded_quantize(options, work, base, fp32_logits, encoded, truth, pad_id, names)
+        quantized, result, kept = guarded_quantize(options, work, base, fp32_logits, encoded, truth, names)
     report = _test_report(options, encoder, pad_id, work / "opt.onnx", quantized)
     steps.update(2)
     final = onnx.load(str(quantized))
@@ -221,8 +221,8 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
     test = load_reviews().test
     encoded = encoder.encode_batch(test.texts)
     result = compare(
-        onnx_file_logits(fp32_path, encoded, pad_id, options.max_length),
-        onnx_file_logits(int8_path, encoded, pad_id, options.max_length),
+        onnx_file_logits(fp32_path, encoded),
+        onnx_file_logits(int8_path, encoded),
         test.labels,
     )
     return {"data": "reviews-test", **result.to_dict()}

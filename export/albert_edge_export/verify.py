@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from albert_edge_runtime.classifier import runtime_logits
 from albert_edge_runtime.encoding import Encoded
-from albert_edge_runtime.session import RuntimeOptions, make_session
+from albert_edge_runtime.session import RuntimeOptions, logits_alone, make_session
 
 # The runtime's defaults (`SentimentClassifier.load()`), so verify measures what a device will compute.
 REFERENCE_OPTIONS = RuntimeOptions()
@@ -34,9 +33,9 @@ class Verification:
         return {**asdict(self), "drop_points": round(self.drop_points, 3)}
 
 
-def onnx_file_logits(model_path: Path, encoded: list[Encoded], pad_id: int, max_length: int) -> np.ndarray:
-    """Logits as the runtime's `predict` computes them (same session options, chunks and batches)."""
-    return runtime_logits(make_session(str(model_path), REFERENCE_OPTIONS), encoded, pad_id, max_length)
+def onnx_file_logits(model_path: Path, encoded: list[Encoded]) -> np.ndarray:
+    """Logits as the runtime's `predict` computes them (same session options, one text per run)."""
+    return logits_alone(make_session(str(model_path), REFERENCE_OPTIONS), encoded)
 
 
 def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] | None) -> Verification:

@@ -1,5 +1,5 @@
-"""Micro-batching front for servers: requests that arrive while the model is busy (plus, optionally, those within
-`max_wait_ms`) run together as one batch.
+"""Queueing front for servers: requests that arrive while the model is busy (plus, optionally, those within
+`max_wait_ms`) are taken together by one worker, each text still run alone (`SentimentClassifier.iter_predict`).
 
 One worker thread owns the onnxruntime calls; callers (threads or asyncio tasks) get a Future each. A bounded
 queue gives back-pressure: when it is full, `submit` raises `Overloaded` at once instead of holding memory.
@@ -35,13 +35,12 @@ _STOP = object()
 class AsyncSentimentClassifier:
     """`await clf.predict(texts)` from asyncio, or `clf.submit(texts).result()` from threads.
 
-    max_batch: texts run together at most (they are still length-bucketed inside).
+    max_batch: texts the worker takes from the queue at once (each still runs alone).
     max_wait_ms: how long the worker waits for more requests after the first one arrives. Default 0: a batch is
         whatever queued while the model was busy, so a lone request never waits; waiting longer cost throughput
         in `python -m bench.serve_load` (docs/serving.md).
     max_queue: requests waiting at most; beyond that `Overloaded` is raised.
-    Results equal `SentimentClassifier.predict` on the same texts up to dynamic INT8's per-batch scales (labels
-    equal on the 1 732 test reviews, scores within 0.005).
+    Results equal `SentimentClassifier.predict([text])` bit for bit, whatever else was queued.
     """
 
     def __init__(
@@ -126,7 +125,7 @@ class AsyncSentimentClassifier:
     def _run(self, jobs: list[_Job]) -> None:
         jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # drop requests the caller cancelled
         try:
-            predictions = self.classifier.predict_checked([t for j in jobs for t in j.texts], self.max_batch)
+            predictions = self.classifier.predict([t for j in jobs for t in j.texts])
         except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, the worker keeps serving
             for j in jobs:
                 j.future.set_exception(exc)

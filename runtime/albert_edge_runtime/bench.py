@@ -17,7 +17,7 @@ import onnxruntime as ort
 from .classifier import SentimentClassifier
 from .encoding import Encoded
 from .memory_probe import measure
-from .session import run_buckets
+from .session import logits_alone
 
 SAMPLE_TEXTS = [
     "这个产品很好",
@@ -92,17 +92,19 @@ def latency_at(clfs: list[SentimentClassifier], length: int, iterations: int, wa
     for i in range(warmup + iterations):
         for k in _alternating(len(clfs), i):
             start = time.perf_counter()
-            run_buckets(clfs[k].session, rows[k], clfs[k].pad_id)
+            logits_alone(clfs[k].session, rows[k])
             if i >= warmup:
                 samples[k].append(time.perf_counter() - start)
     return [percentiles(s) for s in samples]
 
 
-def throughput(clf: SentimentClassifier, texts: list[str], batch_size: int, rounds: int) -> float:
-    clf.predict(texts[:batch_size], batch_size=batch_size)  # warm-up
+def throughput(clf: SentimentClassifier, texts: list[str], rounds: int) -> float:
+    """Texts per second through `predict` (each text runs alone: batching would make answers depend on
+    neighbours)."""
+    clf.predict(texts[:8])  # warm-up
     start = time.perf_counter()
     for _ in range(rounds):
-        clf.predict(texts, batch_size=batch_size)
+        clf.predict(texts)
     return len(texts) * rounds / (time.perf_counter() - start)
 
 
@@ -125,12 +127,11 @@ def run_bench(
     lengths: list[int],
     iterations: int,
     warmup: int,
-    batch_sizes: list[int],
     texts_file: Path,
     against: str | None,
 ) -> dict[str, Any]:
-    """Lengths over a bundle's max_length are timed at the smaller max_length (the report says so); throughput runs at
-    least four full batches of each size, repeating the texts when there are fewer. `against`: a second bundle
+    """Lengths over a bundle's max_length are timed at the smaller max_length (the report says so); throughput runs
+    over at least 128 texts, repeating the texts when there are fewer. `against`: a second bundle
     (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against"."""
     start = time.perf_counter()
     clfs = [SentimentClassifier.load(bundle, threads=threads)]
@@ -139,7 +140,7 @@ def run_bench(
         clfs.append(SentimentClassifier.load(against, threads=threads))
     limit = min(clf.encoder.max_length for clf in clfs)
     timed = sorted({min(n, limit) for n in lengths})
-    pool = texts * -(-4 * max(batch_sizes) // len(texts))
+    pool = texts * -(-128 // len(texts))
     latency = {str(n): latency_at(clfs, n, iterations, warmup) for n in timed}
     real = _real_latency(clfs, texts, iterations)
     sections = [
@@ -150,7 +151,7 @@ def run_bench(
             "weights": clf.bundle.manifest.quantization.get("mode", "not recorded"),
             "latency_by_length": {n: by_clf[k] for n, by_clf in latency.items()},
             "real_text_latency": real[k],
-            "throughput_texts_per_s": {str(b): throughput(clf, pool, b, rounds=2) for b in batch_sizes},
+            "throughput_texts_per_s": {"1": throughput(clf, pool, rounds=2)},
             "cold_start": cold_start(path, threads, texts_file),
         }
         for k, (clf, path) in enumerate(zip(clfs, [bundle, against]))
@@ -248,8 +249,17 @@ def _against_lines(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return lines
 
 
+REPORT_KEYS = ("machine", "latency_by_length", "throughput_texts_per_s", "cold_start")
+
+
 def load_report(path: str) -> dict[str, Any]:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read bench report {path} ({exc}); pass files written by `bench --json`") from exc
+    missing = [k for k in REPORT_KEYS if not isinstance(report, dict) or not isinstance(report.get(k), dict)]
+    if missing:
+        raise ValueError(
+            f"{path} is not a bench report (no {', '.join(missing)}); pass files written by `bench --json`"
+        )
+    return report

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from .bundle import Bundle, BundleError, read_bundle
-from .encoding import Encoded, TextEncoder, TokenizerUnavailable, load_tokenizer_json
-from .session import RuntimeOptions, apply_head, make_session, run_buckets
+from .encoding import TextEncoder, TokenizerUnavailable, load_tokenizer_json
+from .session import RuntimeOptions, apply_head, make_session, run_one
 
 MAX_BATCH_ITEMS = 1_000_000
 # Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-CHUNK = 256  # texts tokenized and run together
 # A character of each language a bundle may name (manifest "languages"), to tell texts the model cannot read.
 LANGUAGE_CHARACTERS = {"zh": re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")}
-# Padded tokens per batch (a longer text runs alone). At most one default-bundle text (max_length 128), so
-# batching costs no arena memory over single texts; larger caps raised the peak (docs/runtime.md).
-BATCH_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,21 @@ class Prediction:
     truncated: bool = False  # the text was longer than the model's max length and was cut (see the manifest)
     labels: tuple[str, ...] = ()  # multi-label: labels at or above the threshold; single-label: (label,)
     empty: bool = False  # the text was empty or blank: the model still answers, from its special tokens alone
+
+    def to_dict(self, digits: int | None = None) -> dict[str, Any]:
+        """The JSON form every tool writes (`predict --format jsonl`, `serve`); `digits` rounds the numbers."""
+
+        def number(x: float) -> float:
+            return x if digits is None else round(x, digits)
+
+        return {
+            "label": self.label,
+            "score": number(self.score),
+            "probabilities": {k: number(v) for k, v in self.probabilities.items()},
+            "labels": list(self.labels),
+            "truncated": self.truncated,
+            "empty": self.empty,
+        }
 
 
 def default_bundle_path() -> Path:
@@ -68,6 +79,8 @@ class SentimentClassifier:
         self.encoder = TextEncoder(tokenizer, manifest.max_length, manifest.truncation)
         self.pad_id = manifest.pad_token_id
         self.session = make_session(str(bundle.model_path), options)
+        self._input_names = [i.name for i in self.session.get_inputs()]
+        self._output = self.session.get_outputs()[0].name
         outputs = self.session.get_outputs()[0].shape
         if isinstance(outputs[-1], int) and outputs[-1] != len(self.labels):
             raise BundleError(f"model has {outputs[-1]} outputs but the manifest lists {len(self.labels)} labels")
@@ -109,21 +122,23 @@ class SentimentClassifier:
             return []
         return [i for i, text in enumerate(texts) if text.strip() and not any(p.search(text) for p in patterns)]
 
-    def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
-        """One Prediction per text, in input order."""
-        return self.predict_checked(checked_texts(texts), batch_size)
+    def predict(self, texts: Iterable[str]) -> list[Prediction]:
+        """One Prediction per text, in input order. Every item is checked before any runs, so bad input costs
+        nothing; each text then runs alone (see `iter_predict`)."""
+        return list(self.iter_predict(checked_texts(texts)))
 
-    def predict_checked(self, items: list[str], batch_size: int = 32) -> list[Prediction]:
-        """`predict` for a list that already went through `checked_texts` (the batcher checks in the caller)."""
-        results: list[Prediction] = []
-        # Chunks bound memory: the encodings of a chunk are alive at once, and buckets only need local sorting.
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
-            encoded = self.encoder.encode_batch(chunk)
-            logits = run_chunk(self.session, encoded, self.pad_id, self.encoder.max_length, batch_size)
-            outputs = apply_head(logits, self.problem_type)
-            results.extend(self._prediction(o, e.truncated, not t.strip()) for o, e, t in zip(outputs, encoded, chunk))
-        return results
+    def iter_predict(self, texts: Iterable[str]) -> Iterator[Prediction]:
+        """One Prediction per text, in input order, lazily (any iterable, of any length, in bounded memory).
+
+        Each text is encoded and run alone at its real length: a dynamic-INT8 graph picks its activation scales
+        per run and padding changes float sums, so a text run beside others would answer differently. Alone, its
+        answer is bit-identical whatever came before or after it, through every tool built on this method."""
+        if isinstance(texts, (str, bytes, Mapping)) or not isinstance(texts, Iterable):
+            checked_texts(texts)  # raises the error that says what to pass
+        for i, text in enumerate(texts):
+            encoded = self.encoder.encode(checked_text(i, text))
+            outputs = apply_head(run_one(self.session, encoded, self._input_names, self._output), self.problem_type)
+            yield self._prediction(outputs[0], encoded.truncated, not text.strip())
 
     def _prediction(self, outputs: np.ndarray, truncated: bool, empty: bool) -> Prediction:
         if self.problem_type == "regression":
@@ -137,29 +152,6 @@ class SentimentClassifier:
         return Prediction(self.labels[best], float(outputs[best]), probabilities, truncated, chosen, empty)
 
 
-def run_chunk(
-    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int, batch_size: int = 32
-) -> np.ndarray:
-    """Logits of at most CHUNK texts, batched as `predict` batches them."""
-    return run_buckets(session, encoded, pad_id, max_batch=batch_size, max_tokens=min(max_length, BATCH_TOKENS))
-
-
-def runtime_logits(
-    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_length: int, batch_size: int = 32
-) -> np.ndarray:
-    """Logits of `encoded` exactly as `predict` computes them for the same texts in the same order (same chunks,
-    same batches: dynamic INT8 picks activation scales per batch). The export's verify step uses it, so a bundle's
-    measured int8 results are the runtime's own."""
-    if not encoded:
-        raise ValueError("nothing to classify: the input list is empty")
-    return np.concatenate(
-        [
-            run_chunk(session, encoded[i : i + CHUNK], pad_id, max_length, batch_size)
-            for i in range(0, len(encoded), CHUNK)
-        ]
-    )
-
-
 def checked_texts(texts: Iterable[str]) -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise TypeError("predict takes a list of texts; wrap a single text in a list: predict([text])")
@@ -167,10 +159,17 @@ def checked_texts(texts: Iterable[str]) -> list[str]:
         raise TypeError(f"predict takes a list of texts, not {type(texts).__name__}")
     items = []
     for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"item {i} is {type(text).__name__}, not str; pass texts only")
         if i >= MAX_BATCH_ITEMS:
-            raise ValueError(f"more than {MAX_BATCH_ITEMS} texts in one call; split the input into chunks")
-        # Lone surrogates cannot be encoded to UTF-8 by the tokenizer; replace them rather than crash.
-        items.append(_SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text)
+            raise ValueError(
+                f"more than {MAX_BATCH_ITEMS} texts in one call; pass an iterator to iter_predict, which streams"
+            )
+        items.append(checked_text(i, text))
     return items
+
+
+def checked_text(index: int, text: object) -> str:
+    """The one rule for a usable item: a str (empty and blank ones are answered, marked `empty`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"item {index} is {type(text).__name__}, not str; pass texts only")
+    # Lone surrogates cannot be encoded to UTF-8 by the tokenizer; replace them rather than crash.
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text

@@ -16,9 +16,10 @@ from .bundle import BundleError
 from .memory import tune_glibc_malloc
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, threads: int | None = 1) -> None:
+    """--bundle and --threads; `threads=None` lets the command tell an explicit --threads 1 from the default."""
     p.add_argument("--bundle", default=None, help="bundle folder (default: the model shipped in this package)")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads; 0 = all cores (default 1)")
+    p.add_argument("--threads", type=int, default=threads, help="intra-op threads; 0 = all cores (default 1)")
 
 
 def version(distribution: str = "albert-edge-runtime") -> str:
@@ -48,16 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--file", help="read texts from this UTF-8 file, one per line ('-' = stdin)")
-    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "table"],
+        default="jsonl",
+        help="jsonl: one JSON object per text (default); table: label, score and text in columns",
+    )
     _common(p)
     b = sub.add_parser("bench", help="measure latency, throughput, load time, cold start and peak RSS here")
     _common(b)
     b.add_argument("--file", help="real texts to time, one per line (default: a few built-in reviews)")
     b.add_argument("--lengths", default="16,32,64,128", help="sequence lengths in tokens (default 16,32,64,128)")
-    b.add_argument("--batch-sizes", default="1,8,32", help="throughput batch sizes (default 1,8,32)")
-    b.add_argument("--iterations", type=int, default=50, help="timed runs per length (default 50)")
-    b.add_argument("--warmup", type=int, default=5)
+    b.add_argument("--iterations", type=_positive, default=50, help="timed runs per length (default 50)")
+    b.add_argument("--warmup", type=_non_negative, default=5, help="untimed runs before each length (default 5)")
     b.add_argument(
         "--json", dest="json_out", help="also write the full report to this JSON file (the terminal gets a short table)"
     )
@@ -79,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help="the file to score")
     c.add_argument("--out", required=True, help="output file: .jsonl, .csv, .tsv or .parquet (the [parquet] extra)")
     c.add_argument("--text-column", default="text", help="column or JSON key holding the text (default: text)")
-    c.add_argument("--batch-size", type=int, default=32, help="texts run together at most (default 32)")
+    c.add_argument(
+        "--result-prefix",
+        default="",
+        help="put this before the result columns' names (label, score, p_<label>, truncated), say pred_, when the "
+        "input has columns of those names (they are never overwritten: the job is refused instead)",
+    )
     c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     c.add_argument(
         "--ray",
@@ -91,13 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "folder of Parquet files (needs the [ray] extra)",
     )
     c.add_argument("--ray-workers", type=int, default=1, help="classifier actors on the cluster (default 1)")
-    _common(c)
+    _common(c, threads=None)
     s = sub.add_parser(
         "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
     )
     _common(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--max-batch", type=int, default=32, help="texts run together at most (default 32)")
     s.add_argument(
         "--max-wait-ms",
@@ -153,22 +162,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"model's languages ({', '.join(clf.languages)}); its answers on them are guesses",
             file=sys.stderr,
         )
-    for text, p in zip(texts, clf.predict(texts, batch_size=args.batch_size)):
+    for text, p in zip(texts, clf.iter_predict(texts)):
         if args.format == "jsonl":
-            print(
-                json.dumps(
-                    {
-                        "text": text,
-                        "label": p.label,
-                        "score": round(p.score, 4),
-                        "probabilities": {k: round(v, 4) for k, v in p.probabilities.items()},
-                        "labels": list(p.labels),
-                        "truncated": p.truncated,
-                        "empty": p.empty,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps({"text": text, **p.to_dict(digits=4)}, ensure_ascii=False))
         else:
             label = ",".join(p.labels) if clf.problem_type == "multi_label_classification" else p.label
             marks = (" (truncated)" if p.truncated else "") + (" (empty text)" if p.empty else "")
@@ -186,14 +182,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not texts:
         raise ValueError(f"{args.file} holds no texts")
     lengths = _ints(args.lengths, "--lengths")
-    sizes = _ints(args.batch_sizes, "--batch-sizes")
     if args.json_out:
         _check_writable(Path(args.json_out))
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
         f.write("\n".join(texts))
         f.flush()
         report = bench.run_bench(
-            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, sizes, Path(f.name), args.against
+            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, Path(f.name), args.against
         )
     print("\n".join(bench.summary(report)))
     if args.json_out:
@@ -232,15 +227,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from .ray import score_with_ray
 
+        if args.threads is not None:
+            raise ValueError(
+                "--threads does not apply with --ray: each actor runs one single-threaded classifier; "
+                "set --ray-workers instead"
+            )
         summary = score_with_ray(
             Path(args.input), Path(args.out), args.ray or None, args.ray_workers, args.bundle, args.text_column,
-            args.batch_size,
+            args.result_prefix,
         )  # fmt: skip
         print(json.dumps(summary))
         return 0
-    clf = SentimentClassifier.load(args.bundle, threads=args.threads)
+    clf = SentimentClassifier.load(args.bundle, threads=1 if args.threads is None else args.threads)
     summary = score_file(
-        clf, Path(args.input), Path(args.out), args.text_column, args.batch_size, progress_bar=not args.no_progress
+        clf, Path(args.input), Path(args.out), args.text_column, not args.no_progress, args.result_prefix
     )
     if summary["bad_rows"]:
         print(
@@ -249,6 +249,18 @@ def cmd_score(args: argparse.Namespace) -> int:
         )
     print(json.dumps(summary))
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number; give 1 or more")
+    return int(text)
+
+
+def _non_negative(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
 
 
 def _ints(text: str, flag: str) -> list[int]:

@@ -7,7 +7,7 @@ concurrency=N) -> write, one classifier per actor, loaded once.
                             batch_size=256, batch_format="pyarrow")
 
 Rows whose text is missing or empty are dropped, as the local path drops them (it lists them; here count them by
-comparing row counts). Results per row are those of `SentimentClassifier.predict` on the batch.
+comparing row counts). A row's result is `SentimentClassifier.predict([text])`'s, bit for bit.
 """
 
 from __future__ import annotations
@@ -17,28 +17,30 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .classifier import CHUNK, SentimentClassifier
-from .score import file_format, result_columns
+from .bundle import read_bundle
+from .classifier import SentimentClassifier, default_bundle_path
+from .score import file_format, refuse_collisions, result_columns, result_names
 
 
 class ScoreBatches:
     """A callable class for `Dataset.map_batches` (batch_format="pyarrow"): adds label, score, p_<label> and
     truncated to every row with a usable text."""
 
-    def __init__(self, bundle: str | None = None, text_column: str = "text", threads: int = 1, batch_size: int = 32):
+    def __init__(self, bundle: str | None = None, text_column: str = "text", threads: int = 1, prefix: str = ""):
         self.classifier = SentimentClassifier.load(bundle, threads=threads)
-        self.text_column, self.batch_size = text_column, batch_size
+        self.text_column, self.prefix = text_column, prefix
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
         rows = batch.to_pylist()
         kept = [r for r in rows if isinstance(r.get(self.text_column), str) and r[self.text_column].strip()]
-        predictions = self.classifier.predict([r[self.text_column] for r in kept], batch_size=self.batch_size)
-        return pa.Table.from_pylist([{**r, **result_columns(p)} for r, p in zip(kept, predictions)])
+        predictions = self.classifier.predict([r[self.text_column] for r in kept])
+        return pa.Table.from_pylist([{**r, **result_columns(p, self.prefix)} for r, p in zip(kept, predictions)])
 
 
 READERS = {"csv": "read_csv", "parquet": "read_parquet", "jsonl": "read_json"}
+ROWS_PER_BLOCK = 256  # rows an actor takes per call: enough to hide the hand-off, little memory
 
 
 def score_with_ray(
@@ -48,7 +50,7 @@ def score_with_ray(
     workers: int,
     bundle: str | None = None,
     text_column: str = "text",
-    batch_size: int = 32,
+    result_prefix: str = "",
 ) -> dict[str, Any]:
     """Run the job on the Ray cluster at `address` (None: a local one); OUT becomes a folder of Parquet files
     (Ray's writers write one file per block), renamed into place when complete."""
@@ -71,11 +73,13 @@ def score_with_ray(
         raise ValueError(
             f"{source} has no {text_column!r} column (it has {dataset.schema().names}); pass --text-column"
         )
+    labels = read_bundle(default_bundle_path() if bundle is None else bundle).labels
+    refuse_collisions(dataset.schema().names, result_names(labels, result_prefix), str(source))
     scored = dataset.map_batches(
         ScoreBatches,
-        fn_constructor_kwargs={"bundle": bundle, "text_column": text_column, "batch_size": batch_size},
+        fn_constructor_kwargs={"bundle": bundle, "text_column": text_column, "prefix": result_prefix},
         concurrency=workers,
-        batch_size=CHUNK,
+        batch_size=ROWS_PER_BLOCK,
         batch_format="pyarrow",
     )
     partial = out.with_name(out.name + ".partial")

@@ -1,13 +1,14 @@
 """`albert-edge-run score`: classify a file of any size in bounded memory, resumably.
 
-Rows stream in (text lines, JSONL, CSV, TSV or Parquet), are classified CHUNK valid texts at a time (the chunks
-`predict` itself uses, so a row's answer equals `predict` on the same valid texts), and stream out in the output's
-format with the input's columns kept and `label`, `score`, one `p_<label>` per label and `truncated` added. Output
+Rows stream in (text lines, JSONL, CSV, TSV or Parquet), are classified FLUSH_ROWS valid texts at a time (each
+run alone, so a row's answer equals `predict([text])` bit for bit), and stream out in the output's
+format with the input's columns kept and `label`, `score`, one `p_<label>` per label and `truncated` added
+(`result_prefix` before each name; an input column of the same name is refused, never overwritten). Output
 goes to OUT.partial (Parquet: one part per chunk in OUT.parts/) and becomes OUT only when complete. After each
 chunk the partial files are flushed and OUT.progress records how far they are: the same command, run again after
 a kill, truncates them to that point and continues, so the finished file equals an uninterrupted run's byte for
 byte. Bad rows (not UTF-8, missing text, empty) are listed with their row number in OUT.errors.jsonl and counted
-on stderr; they never stop the job.
+on stderr; they never stop the job. Files are read as UTF-8 with or without a BOM (Excel's "CSV UTF-8").
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .classifier import CHUNK, Prediction, SentimentClassifier
+from .classifier import Prediction, SentimentClassifier
 
+FLUSH_ROWS = 256  # valid rows between two checkpoints of the output: a kill loses at most these
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
 
@@ -59,14 +61,22 @@ def _check(number: int, record: dict[str, Any], value: object, column: str) -> R
     return Row(number, record, value)
 
 
-def read_parquet(path: Path, text_column: str) -> Iterator[Row]:
+def require_pyarrow() -> None:
+    """Parquet in or out needs the `[parquet]` extra: refused before any work or file."""
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet  # noqa: F401
     except ImportError as exc:
         raise ImportError("Parquet needs pyarrow: pip install 'albert-edge-runtime[parquet]'") from exc
+
+
+def read_parquet(path: Path, text_column: str, results: list[str]) -> Iterator[Row]:
+    require_pyarrow()
+    import pyarrow.parquet as pq
+
     file = pq.ParquetFile(path)
     if text_column not in file.schema_arrow.names:
         raise ValueError(f"{path} has no {text_column!r} column (it has {file.schema_arrow.names}); pass --text-column")
+    refuse_collisions(file.schema_arrow.names, results, str(path))
     number = 0
     for batch in file.iter_batches(batch_size=1024):
         for record in batch.to_pylist():
@@ -74,20 +84,25 @@ def read_parquet(path: Path, text_column: str) -> Iterator[Row]:
             yield _check(number, record, record.get(text_column), text_column)
 
 
-def read_rows(path: Path, text_column: str) -> Iterator[Row]:
-    """The rows of `path` (any other suffix than .csv/.tsv/.jsonl/.parquet: one text per line)."""
+def read_rows(path: Path, text_column: str, results: list[str] = []) -> Iterator[Row]:  # noqa: B006 - read only
+    """The rows of `path` (any other suffix than .csv/.tsv/.jsonl/.parquet: one text per line). `results`: the
+    column names the results take, refused in a header and a bad row in a JSON object."""
     kind = file_format(path)
     if kind == "parquet":
-        yield from read_parquet(path, text_column)
+        yield from read_parquet(path, text_column, results)
         return
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         if kind in ("csv", "tsv"):
             reader = csv.DictReader(f, delimiter="," if kind == "csv" else "\t")
             if reader.fieldnames is None or text_column not in reader.fieldnames:
                 raise ValueError(
                     f"{path} has no {text_column!r} column (it has {reader.fieldnames}); pass --text-column"
                 )
+            refuse_collisions(list(reader.fieldnames), results, str(path))
             for number, record in enumerate(reader, start=1):
+                if None in record:  # csv.DictReader's key for fields beyond the header's
+                    yield Row(number, {}, None, f"{len(record[None])} more fields than the header's")
+                    continue
                 yield _check(number, dict(record), record.get(text_column), text_column)
             return
         for number, line in enumerate(f, start=1):
@@ -100,16 +115,34 @@ def read_rows(path: Path, text_column: str) -> Iterator[Row]:
                 parsed = json.loads(line) if _utf8(line) else None
             except json.JSONDecodeError:
                 pass
+            taken = [name for name in results if name in parsed] if isinstance(parsed, dict) else []
             if not isinstance(parsed, dict):
                 yield Row(number, {}, None, "not a JSON object" if _utf8(line) else "not UTF-8")
+            elif taken:
+                yield Row(number, {}, None, f"has the key(s) {taken} the results would overwrite; pass --result-prefix")
             else:
                 yield _check(number, parsed, parsed.get(text_column), text_column)
 
 
-def result_columns(prediction: Prediction) -> dict[str, Any]:
-    probabilities = {f"p_{label}": round(p, 6) for label, p in prediction.probabilities.items()}
-    return {"label": prediction.label, "score": round(prediction.score, 6), **probabilities,
-            "truncated": prediction.truncated}  # fmt: skip
+def result_columns(prediction: Prediction, prefix: str = "") -> dict[str, Any]:
+    """Unrounded: the written floats read back as `predict`'s, bit for bit."""
+    probabilities = {f"{prefix}p_{label}": p for label, p in prediction.probabilities.items()}
+    columns = {f"{prefix}label": prediction.label, f"{prefix}score": prediction.score, **probabilities}
+    return columns | {f"{prefix}truncated": prediction.truncated}
+
+
+def result_names(labels: list[str], prefix: str = "") -> list[str]:
+    return [f"{prefix}label", f"{prefix}score", *(f"{prefix}p_{label}" for label in labels), f"{prefix}truncated"]
+
+
+def refuse_collisions(columns: list[str], results: list[str], where: str) -> None:
+    """The results never overwrite an input column: refused, with the flag that renames them."""
+    taken = [name for name in results if name in columns]
+    if taken:
+        raise ValueError(
+            f"{where} already has the column(s) {taken} that the results would overwrite; "
+            "pass --result-prefix (say --result-prefix pred_) to write them beside the input's"
+        )
 
 
 class TextSink:
@@ -227,21 +260,26 @@ def score_file(
     source: Path,
     out: Path,
     text_column: str = "text",
-    batch_size: int = 32,
     progress_bar: bool = True,
+    result_prefix: str = "",
 ) -> dict[str, Any]:
     """Score `source` into `out` (format from its suffix); resumes a job killed with the same arguments."""
     kind = file_format(out)
     if kind == "text":
         raise ValueError(f"--out {out}: write .jsonl, .csv, .tsv or .parquet (the input's columns and results)")
     if not source.is_file():
-        raise FileNotFoundError(f"input {source} not found")
+        raise FileNotFoundError(f"input {source} not found" + (" (it is a folder)" if source.is_dir() else ""))
+    if "parquet" in (kind, file_format(source)):
+        require_pyarrow()
     errors_partial, ledger = out.with_name(out.name + ".errors.partial"), out.with_name(out.name + ".progress")
-    identity = _identity(source, {"text_column": text_column, "batch_size": batch_size, "out": str(out)})
-    rows = read_rows(source, text_column)
-    first = next(rows, None)  # a missing column is refused here, before any output file exists
+    identity = _identity(source, {"text_column": text_column, "out": str(out), "result_prefix": result_prefix})
+    results = result_names(clf.labels, result_prefix)
+    rows = read_rows(source, text_column, results)
+    first = next(rows, None)  # a missing or colliding column is refused here, before any output file exists
     sink: TextSink | ParquetSink = ParquetSink(out) if kind == "parquet" else TextSink(out, kind)
     done = _resume_point(ledger, identity, errors_partial)
+    if done.rows:
+        print(f"score: resuming {out} after row {done.rows} (the earlier run's progress)", file=sys.stderr)
     sink.open(done.out_checkpoint)
     bar = _bar(progress_bar, done.rows)
     with errors_partial.open("a", encoding="utf-8") as errs:
@@ -250,10 +288,10 @@ def score_file(
             if row.number <= done.rows:
                 continue  # scored before the restart
             pending.append(row)
-            if sum(r.text is not None for r in pending) == CHUNK:
-                _flush(clf, pending, sink, errs, batch_size, done, ledger, identity, bar)
+            if sum(r.text is not None for r in pending) == FLUSH_ROWS:
+                _flush(clf, pending, sink, errs, done, result_prefix, ledger, identity, bar)
                 pending = []
-        _flush(clf, pending, sink, errs, batch_size, done, ledger, identity, bar)
+        _flush(clf, pending, sink, errs, done, result_prefix, ledger, identity, bar)
     if bar is not None:
         bar.close()
     sink.finish(out)
@@ -279,18 +317,18 @@ def _resume_point(ledger: Path, identity: dict, errors_partial: Path) -> Progres
     return Progress()
 
 
-def _flush(clf, rows: list[Row], sink, errs: IO[str], batch_size: int, done: Progress,
+def _flush(clf, rows: list[Row], sink, errs: IO[str], done: Progress, prefix: str,
            ledger: Path, identity: dict, bar) -> None:  # fmt: skip
     if not rows:
         return
     valid = [r for r in rows if r.text is not None]
-    predictions = iter(clf.predict([r.text for r in valid], batch_size=batch_size) if valid else [])
+    predictions = clf.iter_predict([r.text for r in valid])
     for row in rows:
         if row.text is None:
             errs.write(json.dumps({"row": row.number, "error": row.error}, ensure_ascii=False) + "\n")
             done.bad += 1
         else:
-            sink.write({**row.record, **result_columns(next(predictions))})
+            sink.write({**row.record, **result_columns(next(predictions), prefix)})
             done.scored += 1
     done.rows = rows[-1].number
     errs.flush()

@@ -65,7 +65,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
 def parse_texts(body: bytes, max_texts: int) -> list[str]:
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8 or JSON, or a number too long to convert
         raise HTTPError(400, f'body is not valid JSON ({exc}); send {{"texts": ["..."]}}') from None
     except RecursionError:
         raise HTTPError(400, 'body nests too deeply to parse; send {"texts": ["..."]}') from None
@@ -84,14 +84,7 @@ def parse_texts(body: bytes, max_texts: int) -> list[str]:
 
 def prediction_json(p: Any) -> dict[str, Any]:
     """`Prediction` as JSON; `labels`: the labels above the threshold for a multi-label bundle."""
-    return {
-        "label": p.label,
-        "score": p.score,
-        "probabilities": p.probabilities,
-        "labels": list(p.labels),
-        "truncated": p.truncated,
-        "empty": p.empty,
-    }
+    return p.to_dict()
 
 
 def encode_json(payload: Any) -> bytes:

@@ -1,4 +1,4 @@
-"""onnxruntime sessions with explicit memory/thread options, and length-bucketed batched inference."""
+"""onnxruntime sessions with explicit memory/thread options, and inference one text per run."""
 
 from __future__ import annotations
 
@@ -58,35 +58,9 @@ def make_session(model: bytes | str, options: RuntimeOptions) -> ort.InferenceSe
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def length_buckets(
-    lengths: Sequence[int], max_batch: int, max_tokens: int, max_attention: int = 32_768, max_padding: float = 1.1
-) -> list[list[int]]:
-    """Indices sorted by length, cut into batches of at most `max_batch` rows, `max_tokens` padded tokens,
-    `max_attention` = rows * T * T attention cells (scores are (B, heads, T, T): the memory peak of a batch) and
-    `max_padding` x the real tokens. The last cap matters for small concurrent batches of mixed length: padding
-    them together was slower than one by one (a small model gains little from batching; docs/runtime.md)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    real = 0
-    for i in order:
-        rows, padded = len(current) + 1, (len(current) + 1) * lengths[i]
-        if current and (
-            rows > max_batch
-            or padded > max_tokens
-            or padded * lengths[i] > max_attention
-            or padded > max_padding * (real + lengths[i])
-        ):
-            batches.append(current)
-            current, real = [], 0
-        current.append(i)
-        real += lengths[i]
-    if current:
-        batches.append(current)
-    return batches
-
-
 def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) -> dict[str, np.ndarray]:
+    """Padded feeds for several texts: what other tools run, so the export checks that padding stays masked (the
+    runtime itself never pads)."""
     T = max(len(r.input_ids) for r in rows)
     ids = np.full((len(rows), T), pad_id, dtype=np.int64)
     types = np.zeros((len(rows), T), dtype=np.int64)
@@ -98,23 +72,25 @@ def feeds_for(rows: Sequence[Encoded], input_names: Sequence[str], pad_id: int) 
     return {name: available[name] for name in input_names}
 
 
-def run_buckets(
-    session: ort.InferenceSession, encoded: Sequence[Encoded], pad_id: int, max_batch: int = 32, max_tokens: int = 256
-) -> np.ndarray:
-    """Logits in input order. Batch 1 runs at its real length; lists are bucketed by length (little padding)."""
-    # max_tokens bounds a batch's activations: larger caps raised the peak without a throughput gain
-    # (docs/runtime.md has the figures). SentimentClassifier passes min(max_length, BATCH_TOKENS).
-    input_names = [i.name for i in session.get_inputs()]
-    output = session.get_outputs()[0].name
-    out: np.ndarray | None = None
-    for batch in length_buckets([len(e.input_ids) for e in encoded], max_batch, max_tokens):
-        logits = session.run([output], feeds_for([encoded[i] for i in batch], input_names, pad_id))[0]
-        if out is None:
-            out = np.empty((len(encoded), logits.shape[1]), dtype=np.float32)
-        out[batch] = logits
-    if out is None:
+def run_one(session: ort.InferenceSession, encoded: Encoded, input_names: Sequence[str], output: str) -> np.ndarray:
+    """Logits (1, outputs) of one text at its real length: no padding and no neighbours, so nothing but the text
+    reaches the activation scales of a dynamic-INT8 graph or the float sums of any graph."""
+    n = len(encoded.input_ids)
+    available = {
+        "input_ids": np.array([encoded.input_ids], dtype=np.int64),
+        "attention_mask": np.ones((1, n), dtype=np.int64),
+        "token_type_ids": np.array([encoded.token_type_ids], dtype=np.int64),
+    }
+    return session.run([output], {name: available[name] for name in input_names})[0]
+
+
+def logits_alone(session: ort.InferenceSession, encoded: Sequence[Encoded]) -> np.ndarray:
+    """(N, outputs) logits, each text run alone as `SentimentClassifier.iter_predict` runs it; the export's
+    verify step uses it, so a bundle's measured results are the runtime's own."""
+    if not encoded:
         raise ValueError("nothing to classify: the input list is empty")
-    return out
+    names, output = [i.name for i in session.get_inputs()], session.get_outputs()[0].name
+    return np.concatenate([run_one(session, e, names, output) for e in encoded])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
