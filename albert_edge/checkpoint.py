@@ -3,7 +3,6 @@ Saving is `AlbertPreTrainedModel.save_pretrained`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from torch import nn
 
 from .config import AlbertConfig
 from .model import TIED_KEYS, AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
+from .record import TrainingRecord
 
 HEADS = {"classification": AlbertForSequenceClassification, "pretraining": AlbertForPreTraining}
 
@@ -86,9 +86,7 @@ def text_settings(path: str | Path) -> tuple[int, str]:
     Exporting or evaluating past the trained length would feed position embeddings the model never learnt.
     """
     directory = Path(path)
-    training = directory / "training.json"
-    if training.is_file():
-        args = json.loads(training.read_text(encoding="utf-8")).get("args", {})
-        if "max_length" in args:
-            return int(args["max_length"]), str(args.get("truncation", "head+tail"))
+    record = TrainingRecord.load(directory)
+    if record is not None and record.max_length is not None:
+        return record.max_length, record.truncation
     return min(512, AlbertConfig.load(directory).max_position_embeddings), "head"

@@ -55,7 +55,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         choices=["head", "head+tail"],
         help="default: what the checkpoint was trained with",
     )
-    p.add_argument("--split-seed", type=int, default=13)
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the built-in reviews' split (default: the one the checkpoint was trained with, else 13)",
+    )
     p.add_argument(
         "--data",
         default=None,

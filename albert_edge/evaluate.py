@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from .checkpoint import load_pretrained, text_settings
 from .data import load_reviews
 from .datafiles import DataFileError, read_labelled
 from .model import AlbertForSequenceClassification
+from .record import DEFAULT_SPLIT_SEED, TrainingRecord
 from .tokenization import load_tokenizer
 
 
@@ -99,14 +99,8 @@ def labelled_split(
 def recorded_files(checkpoint: Path) -> tuple[dict[str, str], tuple[str, str]]:
     """The data files `albert-edge train --train/--dev/--test` recorded in the checkpoint's training.json, and
     their text and label columns."""
-    path = Path(checkpoint) / "training.json"
-    if not path.is_file():
-        return {}, ("text", "label")
-    training = json.loads(path.read_text(encoding="utf-8"))
-    files = training.get("data", {}).get("files", {})
-    args = training.get("args", {})
-    columns = (args.get("text_column", "text"), args.get("label_column", "label"))
-    return {split: entry["path"] for split, entry in files.items()}, columns
+    record = TrainingRecord.load(checkpoint)
+    return ({}, ("text", "label")) if record is None else (record.files, record.columns)
 
 
 def evaluate(
@@ -114,7 +108,7 @@ def evaluate(
     split: str = "test",
     max_length: int | None = None,
     truncation: str | None = None,
-    split_seed: int = 13,
+    split_seed: int | None = None,
     data: str | None = None,
     columns: tuple[str, str] | None = None,
 ) -> dict:
@@ -125,6 +119,9 @@ def evaluate(
     max_length, truncation = max_length or trained_length, truncation or trained_truncation
     model = load_pretrained(checkpoint)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if split_seed is None:  # the split the model was trained on: another seed's test split holds training texts
+        record = TrainingRecord.load(checkpoint)
+        split_seed = record.split_seed if record is not None else DEFAULT_SPLIT_SEED
     texts, labels, source = labelled_split(Path(checkpoint), names, split, data, columns, split_seed)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
     logits = pytorch_logits(model, encoder, texts, progress=True)

@@ -29,6 +29,7 @@ from .evaluate import classification_metrics, pytorch_logits
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
 from .pretrain import PretrainArgs, pretrain
 from .recipe import ModelArgs, arg, build_config, make_optimizer, special_ids
+from .record import TrainingRecord
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer
 
@@ -359,13 +360,7 @@ def resume_state(out: Path, data, model, optimizer, scheduler, ema, rng: random.
 
 
 def write_summary(out: Path, args: TrainArgs, manifest: dict, history: list, best: float, seconds: float) -> dict:
-    """training.json: the recipe (read back by eval/export for max_length and truncation) and the curve so far."""
-    summary = {
-        "args": asdict(args),
-        "data": manifest,
-        "epochs": history,
-        "best_dev_accuracy": best,
-        "train_seconds": seconds,
-    }
-    (out / "training.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    return summary
+    """training.json: the recipe (read back by eval/export through `TrainingRecord`) and the curve so far."""
+    record = TrainingRecord(asdict(args), manifest, history, best, seconds)
+    record.save(out)
+    return asdict(record)

@@ -271,3 +271,48 @@ def test_exported_layers_compute_no_shapes(exported):
     _, bundle = exported
     ops = [n.op_type for n in onnx.load(str(bundle / "model.onnx")).graph.node]
     assert ops.count("Shape") <= 1 and "Concat" not in ops  # at most the embeddings' position ids
+
+
+def test_a_graph_that_fails_its_coverage_check_is_refused(exported, tmp_path, monkeypatch):
+    import albert_edge_export.pipeline as pipeline
+    from albert_edge_export.coverage import Coverage
+
+    def failing(model, allowed_fp32=frozenset()):
+        return Coverage(weight_matmuls=3, int8_weight_matmuls=2, fp32_weights=["onnx::MatMul_7"])
+
+    monkeypatch.setattr(pipeline, "coverage", failing)
+    out = tmp_path / "b"
+    with pytest.raises(ValueError, match=r"the INT8 graph fails its coverage check \(fp32 weight matrices: onnx::Mat"):
+        run_export(export_options(exported[0], out, max_drop=100.0))
+    assert not out.exists()
+
+
+def test_export_and_eval_read_the_split_seed_the_model_was_trained_with(tmp_path, monkeypatch):
+    """A model trained on split seed 7 was guarded and test-scored on seed 13's split, which holds its training
+    texts; the seed now travels in the typed training record."""
+    import argparse
+
+    import albert_edge_export.pipeline as pipeline
+    from albert_edge.data import load_reviews
+    from albert_edge.record import TrainingRecord
+    from albert_edge_export.cli import add_export_parser
+    from albert_edge_export.texts import held_out
+
+    record = TrainingRecord(args={"split_seed": 7, "max_length": 64, "truncation": "head"}, data={"seed": 7})
+    record.save(tmp_path)
+    assert TrainingRecord.load(tmp_path) == record and record.split_seed == 7 and record.builtin_reviews
+    chosen = []
+
+    def capture(options):
+        chosen.append(options)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(pipeline, "run_export", capture)
+    parser = argparse.ArgumentParser()
+    add_export_parser(parser.add_subparsers())
+    args = parser.parse_args(["export", str(tmp_path), "--out", str(tmp_path / "b")])
+    with pytest.raises(RuntimeError, match="captured"):
+        args.handler(args)
+    assert chosen[0].split_seed == 7 and chosen[0].verify_data == "reviews-dev" and chosen[0].max_length == 64
+    texts, labels = held_out("reviews-dev", None, ["negative", "positive"], split_seed=7)
+    assert texts == load_reviews(seed=7).dev.texts and texts != load_reviews(seed=13).dev.texts

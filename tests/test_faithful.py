@@ -16,13 +16,13 @@ LONG = " ".join(reviews(40, seed=9)[0])  # far over the 64 positions: truncated
 
 
 def export(folder, out, weights="int8", **overrides):
-    """The options `albert-edge export FOLDER --out OUT` picks for a foreign checkpoint."""
+    """The options `albert-edge export FOLDER --out OUT` picks for a foreign checkpoint: its defaults."""
     max_length, truncation = text_settings(folder)
     options = dict(
         checkpoint=folder,
         out=out,
-        max_drop=5.0,
-        verify_data="random",
+        max_drop=0.5,
+        verify_data="probes",
         max_length=max_length,
         truncation=truncation,
         per_channel=False,
@@ -78,7 +78,8 @@ def assert_like_transformers(folder, bundle, problem_type, tolerance):
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["problem_type"] == problem_type and manifest["truncation"] == "head"
     e2e = manifest["metrics"]["end_to_end"]
-    assert e2e["token_id_mismatches"] == 0 and e2e["max_abs_diff"] <= tolerance and e2e["count"] > 100
+    assert e2e["token_id_mismatches"] == 0 and e2e["max_abs_diff"] <= tolerance and e2e["count"] > 30
+    assert e2e["max_batch_effect"] == 0.0
     return clf
 
 
@@ -103,14 +104,17 @@ def test_english_sentencepiece_answers_like_the_pipeline(english, weights, toler
     assert_like_transformers(english[0], bundle, "single_label_classification", tolerance)
 
 
-def test_a_text_does_not_depend_on_its_neighbours(english):
-    """Old bundles carried the user's padding: a short text batched with a long one got a different answer."""
-    clf = SentimentClassifier.load(english[2])
+@pytest.mark.parametrize("which", [1, 2])
+def test_a_text_does_not_depend_on_its_neighbours(english, which):
+    """Old bundles carried the user's padding, and dynamic INT8 scaled activations per batch: a short text
+    batched with a long one got a different answer. Now the same, bit for bit, alone and among 31 others."""
+    clf = SentimentClassifier.load(english[which])
     short = "Honestly, a great laptop."
-    alone = clf.predict([short])[0].probabilities
-    for neighbours in ([LONG], [LONG[:200], "bad"], ["x"] * 7):
-        batched = clf.predict([*neighbours, short])[-1].probabilities
-        assert max(abs(batched[k] - alone[k]) for k in alone) < 1e-5
+    alone = clf.predict([short])[0]
+    for neighbours in ([LONG], [LONG[:200], "bad"], ["x"] * 7, texts()[:31]):
+        assert clf.predict([*neighbours, short])[-1] == alone
+    items = texts()[:32]
+    assert clf.predict(items) == [clf.predict([t])[0] for t in items]
 
 
 def test_old_bundle_with_padding_state_is_neutralised(english, tmp_path):
@@ -243,9 +247,12 @@ def test_guard_refuses_padding_that_reaches_attention(english, tmp_path, monkeyp
     # fp32 with masked padding moves a text by float noise only: a tolerance far above that and far below
     # what any trained model's leak causes keeps the test independent of how this machine's tiny training went
     tight = 1e-3
-    assert json.loads((english[2] / "manifest.json").read_text())["metrics"]["end_to_end"]["max_batch_effect"] < tight
+    e2e = json.loads((english[2] / "manifest.json").read_text())["metrics"]["end_to_end"]
+    assert e2e["max_padding_effect"] < tight
     monkeypatch.setattr(reference, "feeds_for", unmasked)
-    with pytest.raises(EndToEndError, match="a text's output changes by .* with its batch neighbours"):
+    with pytest.raises(
+        EndToEndError, match=r"in padded batches \(as optimum or onnxruntime run model.onnx\) a text's output"
+    ):
         export(english[0], tmp_path / "b", weights="fp32", batch_tolerance=tight)
     assert not (tmp_path / "b").exists()
 
@@ -267,4 +274,41 @@ def test_other_tools_open_the_bundle(english, which):
     clf, alone, _ = runtime_outputs(bundle, items)
     answers = pipe(items, truncation=True, max_length=64)
     theirs = np.array([[next(a["score"] for a in row if a["label"] == name) for name in clf.labels] for row in answers])
+    assert np.abs(theirs - alone).max() <= 2e-3
+
+
+def test_the_same_export_twice_gives_the_same_decision_and_bytes(english, tmp_path):
+    """Separate processes: the random texts came from `get_vocab()`, whose order changes from process to process,
+    so one run exported and the next refused the same checkpoint."""
+    import subprocess
+    import sys
+
+    def export_cli(out):
+        command = [sys.executable, "-m", "albert_edge", "export", str(english[0]), "--out", str(out)]
+        return subprocess.run([*command, "--verify-data", "random"], capture_output=True, text=True)
+
+    first, second = export_cli(tmp_path / "a"), export_cli(tmp_path / "b")
+    assert first.returncode == second.returncode
+    if first.returncode != 0:
+        assert first.stderr.splitlines()[-1] == second.stderr.splitlines()[-1]
+        return
+    for name in ("model.onnx", "model.onnx.data", "tokenizer.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    metrics = [json.loads((tmp_path / d / "manifest.json").read_text())["metrics"] for d in "ab"]
+    assert metrics[0] == metrics[1]
+
+
+def test_a_long_text_through_optimum_is_cut_where_the_runtime_cuts_it(english):
+    """The bundle's tokenizer_config.json carries its max_length: transformers' `truncation=True` with no
+    max_length cut at 1e30 before and the graph failed past its 64 positions."""
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+    from transformers import AutoTokenizer, pipeline
+
+    tokenizer = AutoTokenizer.from_pretrained(str(english[1]))
+    assert tokenizer.model_max_length == json.loads((english[1] / "manifest.json").read_text())["max_length"]
+    model = ORTModelForSequenceClassification.from_pretrained(str(english[1]))
+    pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None)
+    clf, alone, _ = runtime_outputs(english[1], [LONG])
+    (answer,) = pipe([LONG], truncation=True)
+    theirs = np.array([[next(a["score"] for a in answer if a["label"] == name) for name in clf.labels]])
     assert np.abs(theirs - alone).max() <= 2e-3

@@ -1,6 +1,8 @@
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from albert_edge.tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer, write_vocab_txt
 from albert_edge_runtime.encoding import TextEncoder
@@ -147,3 +149,57 @@ def test_vocabulary_ids_are_the_same_on_every_build(cjk):
     builds = [build_chinese_wordpiece(texts, vocab_size=600, cjk=cjk) for _ in range(4)]
     assert len({b.to_str() for b in builds}) == 1
     assert [builds[0].token_to_id(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
+
+
+@pytest.fixture(scope="module")
+def long_text_tokenizers(tmp_path_factory):
+    """The default bundle's WordPiece (the built-in runtime tokenizer) and an English SentencePiece ALBERT's."""
+    import transformers
+
+    from albert_edge_runtime.classifier import default_bundle_path
+    from albert_edge_runtime.encoding import load_tokenizer_json
+    from tests.hf_folders import train_spiece
+
+    folder = tmp_path_factory.mktemp("sp")
+    spiece = transformers.AlbertTokenizerFast(vocab_file=str(train_spiece(folder))).backend_tokenizer
+    wordpiece = load_tokenizer_json((default_bundle_path() / "tokenizer.json").read_text(encoding="utf-8"))
+    return {"wordpiece": wordpiece, "spiece": spiece}
+
+
+def uncut(encoder: TextEncoder, text: str) -> list[int]:
+    """What the encoder must give: the WHOLE text tokenized, then cut."""
+    content, _ = encoder._cut(encoder.tokenizer.encode(text, add_special_tokens=False).ids)
+    return encoder.prefix + content + encoder.suffix
+
+
+BLANKS = [" ", "\u3000", "\t", "\n", "\r\n", "\u00a0"]
+WORDS = ["很好", "太差了，", "The phone is excellent.", "terrible", "质量", "x" * 40, "😀", "\x1c", "\u200b", "e\u0301"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pieces=st.lists(
+        st.tuples(st.sampled_from(WORDS + BLANKS), st.integers(1, 400)).map(lambda t: t[0] * t[1]), max_size=14
+    ),
+    kind=st.sampled_from(["wordpiece", "spiece"]),
+    truncation=st.sampled_from(["head", "head+tail"]),
+    max_length=st.sampled_from([6, 9, 16]),
+)
+def test_cutting_a_long_text_never_changes_the_kept_tokens(long_text_tokenizers, pieces, kind, truncation, max_length):
+    encoder = TextEncoder(long_text_tokenizers[kind], max_length, truncation)
+    text = "".join(pieces)
+    assert encoder.encode(text).input_ids == uncut(encoder, text)
+
+
+@pytest.mark.parametrize(
+    "kind, text",
+    [
+        ("spiece", "The phone is excellent" + " " * 3000 + "The phone is terrible. " * 40),
+        ("wordpiece", "很好" + " " * 1500 + "太差了，" * 100 + " " * 1500 + "很好"),
+        ("wordpiece", "很好" + "\u3000" * 3000 + "太差了，" * 100),
+    ],
+)
+def test_runs_of_blanks_keep_the_tokens_the_whole_text_has(long_text_tokenizers, kind, text):
+    encoder = TextEncoder(long_text_tokenizers[kind], 128, "head+tail")
+    encoded = encoder.encode(text)
+    assert encoded.input_ids == uncut(encoder, text) and encoded.truncated

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from albert_edge.record import DEFAULT_SPLIT_SEED, TrainingRecord
+
 from .contract import BATCH_TOLERANCE, INT4_AUTO_BLOCK, WEIGHTS
 
 
@@ -27,9 +29,10 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--verify-data",
         default="auto",
-        help="held-out data: reviews-dev, random, or a UTF-8 file with one text per line "
-        "('label<TAB>text' lines give accuracy). auto: reviews-dev for checkpoints trained by "
-        "albert-edge (training.json present), else random",
+        help="held-out real text the quantized model is judged on: reviews-dev, probes (built-in sentences "
+        "in eight languages), a CSV/TSV/JSONL file with text and label columns, or a UTF-8 file with one text per "
+        "line ('label<TAB>text' lines give accuracy); random (word soups) only where quality does not matter. "
+        "auto: the dev data the checkpoint was trained with (training.json), else probes",
     )
     p.add_argument(
         "--max-drop",
@@ -128,29 +131,20 @@ def block_size(text: str) -> int:
     return int(text)
 
 
-def _training(checkpoint: Path) -> dict:
-    """The checkpoint's training.json (albert-edge checkpoints), else {}."""
-    path = checkpoint / "training.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _languages(flag: str | None, training: dict) -> list[str]:
+def _languages(flag: str | None, record: TrainingRecord | None) -> list[str]:
     if flag is None:  # the built-in reviews are Chinese; a user's own data may be in any language
-        builtin = bool(training) and "files" not in training.get("data", {})
-        return ["zh"] if builtin else []
+        return ["zh"] if record is not None and record.builtin_reviews else []
     return [lang.strip() for lang in flag.split(",") if lang.strip()]
 
 
-def _verify_data(flag: str, training: dict) -> tuple[str, tuple[str, str]]:
-    """auto: the dev file the checkpoint was trained with, the built-in reviews' dev split, or random text."""
-    args = training.get("args", {})
-    columns = (args.get("text_column", "text"), args.get("label_column", "label"))
+def _verify_data(flag: str, record: TrainingRecord | None) -> tuple[str, tuple[str, str]]:
+    """auto: the dev file the checkpoint was trained with, the built-in reviews' dev split, or the probes."""
+    columns = record.columns if record is not None else ("text", "label")
     if flag != "auto":
         return flag, columns
-    dev = training.get("data", {}).get("files", {}).get("dev")
-    if dev is not None:
-        return dev["path"], columns
-    return ("reviews-dev" if training else "random"), columns
+    if record is None:
+        return "probes", columns
+    return record.files.get("dev", "reviews-dev" if record.builtin_reviews else "probes"), columns
 
 
 def run_export_command(args: argparse.Namespace) -> int:
@@ -160,8 +154,8 @@ def run_export_command(args: argparse.Namespace) -> int:
 
     # A missing folder falls through to run_export, whose error names it.
     trained_length, trained_truncation = text_settings(args.checkpoint) if args.checkpoint.is_dir() else (512, "head")
-    training = _training(args.checkpoint) if args.checkpoint.is_dir() else {}
-    verify_data, verify_columns = _verify_data(args.verify_data, training)
+    record = TrainingRecord.load(args.checkpoint) if args.checkpoint.is_dir() else None
+    verify_data, verify_columns = _verify_data(args.verify_data, record)
     options = ExportOptions(
         checkpoint=args.checkpoint,
         out=args.out,
@@ -178,7 +172,8 @@ def run_export_command(args: argparse.Namespace) -> int:
         weights=args.weights,
         int4_block_size=args.int4_block_size,
         int4_symmetric=not args.int4_asymmetric,
-        languages=_languages(args.languages, training),
+        languages=_languages(args.languages, record),
+        split_seed=record.split_seed if record is not None else DEFAULT_SPLIT_SEED,
         batch_tolerance=args.batch_tolerance,
         command="albert-edge " + shlex.join(sys.argv[1:]),
     )

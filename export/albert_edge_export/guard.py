@@ -11,6 +11,7 @@ from tqdm import tqdm
 from .contract import INT4_EMBEDDING_BLOCK_SIZE
 from .options import ExportOptions
 from .quantize import nodes_matching, nodes_using, quantize_int4, quantize_int8
+from .texts import describe
 from .verify import Verification, compare, onnx_file_logits
 
 
@@ -81,6 +82,7 @@ def guarded_quantize(
         raise AccuracyGuardError(
             f"{options.weights.upper()} loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) "
             f"even with {len(kept)} weights kept {wider} ({', '.join(names.get(k, k) for k in kept) or 'none'}); "
-            "raise --max-drop or --fallback-limit, or keep more nodes with --keep-fp32"
+            "raise --max-drop or --fallback-limit, or keep more nodes with --keep-fp32 "
+            f"({describe(options.verify_data, len(encoded))})"
         )
     return path, result, kept

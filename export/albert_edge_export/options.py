@@ -13,7 +13,7 @@ class ExportOptions:
     checkpoint: Path
     out: Path
     max_drop: float  # accuracy points the quantized model may lose against fp32 on the held-out data
-    verify_data: str  # "reviews-dev", "random", a CSV/TSV/JSONL file, or a text file (optional "label<TAB>text")
+    verify_data: str  # "reviews-dev", "probes", "random", a CSV/TSV/JSONL file, or a text file ("label<TAB>text")
     max_length: int
     truncation: str
     per_channel: bool
@@ -28,3 +28,4 @@ class ExportOptions:
     verify_columns: tuple[str, str] = ("text", "label")  # text and label columns of a CSV/TSV/JSONL verify file
     int4_block_size: int = INT4_AUTO_BLOCK  # MatMul weights per 4-bit scale along K; INT4_AUTO_BLOCK: by the widths
     int4_symmetric: bool = INT4_SYMMETRIC  # no zero points
+    split_seed: int = 13  # the built-in reviews' split the checkpoint was trained on (reviews-dev, the test report)

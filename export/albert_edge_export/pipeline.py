@@ -28,15 +28,15 @@ from .contract import (
     OPSET,
     WEIGHTS,
 )
-from .coverage import coverage, weight_precisions
+from .coverage import Coverage, coverage, weight_precisions
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
 from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
 from .options import ExportOptions
-from .quantize import int4_block_size, int4_ready
-from .reference import end_to_end, reference_outputs, refuse_unfaithful
-from .texts import held_out, probe_texts
+from .quantize import int4_block_size, int4_ready, nodes_matching
+from .reference import end_to_end, reference_outputs, refuse_crashes, refuse_unfaithful
+from .texts import describe, held_out, probe_texts, random_texts
 from .verify import compare, onnx_file_logits
 
 
@@ -76,7 +76,7 @@ def run_export(options: ExportOptions) -> Path:
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
-    texts, truth = held_out(options.verify_data, tokenizer, labels, options.verify_columns)
+    texts, truth = held_out(options.verify_data, tokenizer, labels, options.verify_columns, options.split_seed)
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
@@ -92,7 +92,11 @@ def run_export(options: ExportOptions) -> Path:
             **details,
         }
         staging = stage_bundle(
-            options.out, model_files, tokenizer.to_str(), interop_files(options.checkpoint, model), fields
+            options.out,
+            model_files,
+            tokenizer.to_str(),
+            interop_files(options.checkpoint, model, options.max_length),
+            fields,
         )
         try:
             guard_end_to_end(options, staging, texts, truth, problem_type)
@@ -114,7 +118,8 @@ def guard_end_to_end(
         options.checkpoint, probes + texts, options.max_length, options.truncation, problem_type
     )
     result = end_to_end(staging, probes + texts, reference, None if truth is None else [None] * len(probes) + truth)
-    refuse_unfaithful(result, options.max_drop, options.batch_tolerance)
+    refuse_unfaithful(result, options.max_drop, options.batch_tolerance, describe(options.verify_data, len(texts)))
+    refuse_crashes(staging, random_texts(load_tokenizer(options.checkpoint)))
     manifest = read_bundle(staging).manifest
     manifest.metrics["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}", **result.to_dict()}
     manifest.write(staging)
@@ -160,6 +165,8 @@ def build_graph(
     steps.update(2)
     final = onnx.load(str(quantized))
     check = coverage(final, allowed_fp32=set(kept) if options.weights == "int8" else set())
+    if options.weights == "int8":
+        refuse_uncovered(check, set(kept) | pattern_weights(onnx.load(str(base)), options.keep_fp32), names)
     precisions = {names.get(k, k): v for k, v in weight_precisions(final).items()}
     compact_names(final)
     onnx.save(final, str(work / "final.onnx"))
@@ -181,6 +188,28 @@ def build_graph(
     return files, details
 
 
+def pattern_weights(model: onnx.ModelProto, patterns: list[str]) -> set[str]:
+    """Initializers of the nodes `--keep-fp32` keeps fp32: allowed to stay fp32 in the final graph."""
+    chosen, inits = set(nodes_matching(model, patterns)), {i.name for i in model.graph.initializer}
+    return {name for n in model.graph.node if n.name in chosen for name in n.input if name in inits}
+
+
+def refuse_uncovered(check: Coverage, allowed: set[str], names: dict[str, str]) -> None:
+    """The final INT8 graph holds every large weight as INT8 once, unless the guard or --keep-fp32 kept it."""
+    fp32 = [w for w in check.fp32_weights if w not in allowed]
+    if fp32 or check.dynamic_quantized_weights or check.duplicate_initializers:
+        found = {
+            "fp32 weight matrices": [names.get(w, w) for w in fp32],
+            "weights quantized at run time": [names.get(w, w) for w in check.dynamic_quantized_weights],
+            "duplicated initializers": [f"{a} = {b}" for a, b in check.duplicate_initializers],
+        }
+        listed = "; ".join(f"{what}: {', '.join(items)}" for what, items in found.items() if items)
+        raise ValueError(
+            f"the INT8 graph fails its coverage check ({listed}); nothing was written. Keep such nodes with "
+            "--keep-fp32 PATTERN if you meant them fp32, else please report it with the checkpoint"
+        )
+
+
 def exportable_head(checkpoint: Path) -> str:
     """The problem type of a sequence-classification checkpoint; anything else is refused, named (before its
     weights are read, whose mismatch would say less)."""
@@ -197,15 +226,19 @@ def exportable_head(checkpoint: Path) -> str:
     return config.resolved_problem_type
 
 
-def interop_files(checkpoint: Path, model) -> dict[str, str]:
+def interop_files(checkpoint: Path, model, max_length: int) -> dict[str, str]:
     """config.json (problem type spelled out) and transformers' tokenizer_config.json/special_tokens_map.json,
-    so optimum's ORTModelForSequenceClassification and transformers' pipeline open the bundle as it is."""
+    so optimum's ORTModelForSequenceClassification and transformers' pipeline open the bundle as it is. The
+    tokenizer's model_max_length is the bundle's: with truncation=True a long text is cut where the runtime cuts
+    it (head truncation), not past the position table."""
     from albert_edge.tokenization import reference_tokenizer
 
     config = {**model.config.to_dict(), "problem_type": model.config.resolved_problem_type}
     files = {"config.json": json.dumps(config, indent=2, ensure_ascii=False) + "\n"}
     with tempfile.TemporaryDirectory(prefix="albert-edge-tokenizer-") as tmp:
-        reference_tokenizer(checkpoint).save_pretrained(tmp)
+        reference = reference_tokenizer(checkpoint)
+        reference.model_max_length = max_length
+        reference.save_pretrained(tmp)
         for name in ("tokenizer_config.json", "special_tokens_map.json"):
             if (Path(tmp) / name).is_file():
                 files[name] = (Path(tmp) / name).read_text(encoding="utf-8")
@@ -218,7 +251,7 @@ def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_
         return None
     from albert_edge.data import load_reviews
 
-    test = load_reviews().test
+    test = load_reviews(seed=options.split_seed).test
     encoded = encoder.encode_batch(test.texts)
     result = compare(
         onnx_file_logits(fp32_path, encoded),

@@ -1,5 +1,6 @@
 """Step 4b, the end-to-end guard: raw text -> transformers' own tokenizer + PyTorch fp32 model (the reference)
-against raw text -> the runtime on the staged bundle, one text at a time and in mixed-length batches.
+against raw text -> the runtime on the staged bundle, one text at a time and in lists; and the bundle's graph in
+mixed-length padded batches, as other tools (optimum, onnxruntime) would run it.
 
 The INT8 guard before it compares two graphs on the same token ids, so it cannot see a tokenizer that differs
 from the checkpoint's, a head that is applied wrongly, or padding that leaks into attention; this step can.
@@ -69,8 +70,9 @@ class EndToEnd:
     token_id_mismatches: int
     agreement: float | None  # runtime (one text at a time) vs reference decisions; None for regression
     max_abs_diff: float  # largest |runtime - reference| output, one text at a time
-    max_abs_diff_batched: float  # the runtime's own length-bucketed batches vs reference
-    max_batch_effect: float  # mixed-length batches (padding in every batch) vs the same texts alone
+    max_abs_diff_batched: float  # the runtime on the whole list vs reference
+    max_batch_effect: float  # the runtime on the whole list vs each text alone: 0 by construction, checked exactly
+    max_padding_effect: float = 0.0  # the graph in padded mixed-length batches (other tools) vs each text alone
     reference_accuracy: float | None = None
     runtime_accuracy: float | None = None
 
@@ -142,7 +144,8 @@ def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference, truth: 
         agreement=agreement(single, reference.outputs, kind),
         max_abs_diff=float(np.abs(single - reference.outputs).max()),
         max_abs_diff_batched=float(np.abs(batched - reference.outputs).max()),
-        max_batch_effect=batch_effect(single, [batched, mixed_length_outputs(clf, texts)], kind),
+        max_batch_effect=float(np.abs(batched - single).max()),
+        max_padding_effect=batch_effect(single, [mixed_length_outputs(clf, texts)], kind),
     )
     labelled = [i for i, label in enumerate(truth or []) if label is not None]
     if labelled and kind == "single_label_classification":
@@ -152,16 +155,37 @@ def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference, truth: 
     return result
 
 
-def refuse_unfaithful(result: EndToEnd, max_drop: float, batch_tolerance: float) -> None:
-    """Raise unless the bundle answers like the reference: batch neighbours change nothing beyond INT8's
-    per-batch noise, and no more than `max_drop` points (or disagreement) are lost on raw text."""
-    if result.max_batch_effect > batch_tolerance:
+def refuse_unfaithful(result: EndToEnd, max_drop: float, batch_tolerance: float, judged_on: str) -> None:
+    """Raise unless the bundle answers like the reference: through the runtime a text's answer is exactly its own,
+    padded batches of other tools move it no more than INT8's per-batch noise, and no more than `max_drop` points
+    (or disagreement) are lost on raw text. `judged_on`: the texts, and how to give real ones."""
+    if result.max_batch_effect != 0.0:
         raise EndToEndError(
-            f"a text's output changes by {result.max_batch_effect:.3g} with its batch neighbours (allowed "
-            f"{batch_tolerance}); export with --weights fp32 to see whether INT8 causes it, or raise --batch-tolerance"
+            f"through the runtime a text's output changed by {result.max_batch_effect:.3g} with the texts beside "
+            "it; the runtime runs every text alone, so this is a bug: please report it with the checkpoint"
+        )
+    if result.max_padding_effect > batch_tolerance:
+        raise EndToEndError(
+            f"in padded batches (as optimum or onnxruntime run model.onnx) a text's output changes by "
+            f"{result.max_padding_effect:.3g} with its batch neighbours (allowed {batch_tolerance}); export with "
+            f"--weights fp32 to see whether INT8 causes it, or raise --batch-tolerance ({judged_on})"
         )
     if result.drop_points > max_drop:
         raise EndToEndError(
             f"on the same raw texts the bundle loses {result.drop_points:.2f} points against transformers (allowed "
-            f"{max_drop}); raise --max-drop, keep nodes fp32 with --keep-fp32, or export with --weights fp32"
+            f"{max_drop}); raise --max-drop, keep nodes fp32 with --keep-fp32, or export with --weights fp32 "
+            f"({judged_on})"
         )
+
+
+def refuse_crashes(bundle_dir: Path, texts: list[str]) -> None:
+    """Word soups through the runtime, for crashes and non-finite outputs only: their answers say nothing of
+    quality."""
+    clf = SentimentClassifier.load(bundle_dir)
+    for text, prediction in zip(texts, clf.iter_predict(texts)):
+        values = [prediction.score, *prediction.probabilities.values()]
+        if not np.all(np.isfinite(values)):
+            raise EndToEndError(
+                f"the bundle answers {values} (not finite) to {text[:80]!r}; keep nodes fp32 with --keep-fp32 or "
+                "export with --weights fp32, and please report it with the checkpoint"
+            )

@@ -6,16 +6,23 @@ text (the verdict is often at the end), so the special tokens are added here aro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .wordpiece import Unsupported, WordPieceTokenizer
 
 TRUNCATIONS = ("head", "head+tail")
-# Texts are cut to this many characters per kept token BEFORE tokenizing: a string of megabytes otherwise costs
-# seconds and gigabytes of Encoding objects only to keep max_length tokens. No vocabulary token here spans 16
-# characters, so the ends that survive truncation are unchanged; only text the model never sees goes earlier.
+# A long text's ends are tokenized on their own, first this many characters per kept token (doubled until the ends
+# hold more tokens than are kept): a string of megabytes otherwise costs seconds and gigabytes of Encoding objects
+# only to keep max_length tokens.
 CHARS_PER_TOKEN_BOUND = 16
+# Where an end is cut off: whitespace every ALBERT tokenizer splits words at and never keeps inside a token, so the
+# tokens before (after) it are those of the whole text. Not Python's \s: it holds control characters (U+001C..1F)
+# that tokenizers delete, which would join the words around them.
+_HARD_BREAK = "[ \t\n\r\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+_FIRST_BREAK = re.compile(_HARD_BREAK)
+_LAST_BREAK = re.compile(".*" + _HARD_BREAK, re.DOTALL)
 
 
 class TokenizerUnavailable(ImportError):
@@ -81,14 +88,29 @@ class TextEncoder:
         tail = self.budget - head
         return ids[:head] + ids[len(ids) - tail :], True
 
-    def _precut(self, text: str) -> tuple[str, bool]:
+    def _tokens(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def _content(self, text: str) -> tuple[list[int], bool]:
+        """The kept content tokens, equal to cutting the whole text's tokens (tested against that with
+        hypothesis), reading only the text's ends when it is long."""
+        head_need = self.budget if self.truncation == "head" else (self.budget + 1) // 2
+        tail_need = self.budget - head_need
         keep = self.budget * CHARS_PER_TOKEN_BOUND
-        if len(text) <= keep:
-            return text, False
-        if self.truncation == "head":
-            return text[:keep], True
-        half = keep // 2
-        return text[:half] + " " + text[-half:], True  # the space keeps the two ends from merging into one word
+        while 2 * keep < len(text):
+            first = _FIRST_BREAK.search(text, keep)
+            head_end = first.start() if first else len(text)
+            last = _LAST_BREAK.match(text, 0, len(text) - keep) if tail_need else None
+            tail_start = last.end() if last else (len(text) if not tail_need else 0)
+            if head_end >= tail_start:
+                break  # the ends meet (or no break to cut at): the whole text it is
+            head = self._tokens(text[:head_end])
+            tail = self._tokens(text[tail_start:]) if tail_need else []
+            # More tokens at the ends than are kept: the whole text is longer still, and cut the same way.
+            if len(head) >= head_need and len(tail) >= tail_need and len(head) + len(tail) > self.budget:
+                return head[:head_need] + tail[len(tail) - tail_need :], True
+            keep *= 2  # breaks, spaces or dropped characters took the room of tokens: look further in
+        return self._cut(self._tokens(text))
 
     def encode_batch(self, texts: list[str]) -> list[Encoded]:
         return [self.encode(text) for text in texts]
@@ -96,8 +118,7 @@ class TextEncoder:
     def encode(self, text: str) -> Encoded:
         # One text at a time: `encode_batch` of the tokenizers library holds every Encoding of the batch at once
         # and starts a thread pool, both memory a device does not need for a few hundred texts.
-        text, was_cut = self._precut(text)
-        content, truncated = self._cut(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        content, truncated = self._content(text)
         ids = self.prefix + content + self.suffix
         types = self.prefix_types + [0] * len(content) + self.suffix_types
-        return Encoded(ids, types, truncated or was_cut)
+        return Encoded(ids, types, truncated)
