@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import albert_edge_runtime
 from albert_edge_runtime import BundleError, SentimentClassifier
+from albert_edge_runtime.bundle import file_sha256
 from bundles import TEXTS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -123,12 +127,24 @@ def test_cli_predict_bench_and_compare(exported, tmp_path):
         assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["machine"]["arch"] and report["cold_start"]["peak_rss_mib"] > 0
+    assert report["machine"]["albert_edge_runtime"] == albert_edge_runtime.__version__
+    assert report["manifest_sha256"] == file_sha256(exported[1] / "manifest.json")
     assert set(report["latency_by_length"]) == {"8", "16"}
     compared = run("bench", "--compare", tmp_path / "a.json", tmp_path / "b.json")
     assert compared.returncode == 0 and "latency seq    8" in compared.stdout
     bad = run("predict", "--bundle", tmp_path / "nope", "x")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
     assert run("bench", "--help").returncode == 0 and run("predict", "--help").returncode == 0
+
+
+def test_table_columns_line_up_with_wide_labels():
+    from albert_edge_runtime.cli import display_width
+
+    assert display_width("正面") == 4 and display_width("positive") == 8 and display_width("ｐｏｓ") == 6
+
+
+def test_version_is_the_distribution_version():
+    assert albert_edge_runtime.__version__ == (ROOT / "runtime" / "albert_edge_runtime" / "VERSION").read_text().strip()
 
 
 def test_cli_usage_errors_say_what_to_pass(tmp_path):
@@ -145,6 +161,10 @@ def test_cli_usage_errors_say_what_to_pass(tmp_path):
     assert zero.returncode == 2 and "'0' is not a positive whole number; give 1 or more" in zero.stderr
     gone = run("predict", "--batch-size", "0", "很好")
     assert gone.returncode == 2 and "unrecognized arguments: --batch-size" in gone.stderr
+    folder = run("predict", "--file", tmp_path)
+    assert (
+        folder.returncode == 1 and f"{tmp_path} is a folder; give a UTF-8 text file, one text per line" in folder.stderr
+    )
     helps = run("predict", "--help").stdout + run("bench", "--help").stdout + run("serve", "--help").stdout
     for words in ("one JSON object per text", "untimed runs before each length", "port to listen on (default 8000)"):
         assert words in " ".join(helps.split())

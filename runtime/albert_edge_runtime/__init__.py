@@ -1,6 +1,7 @@
 """albert-edge-runtime: run albert-edge INT8 ALBERT bundles with numpy + onnxruntime only."""
 
 import os
+from pathlib import Path
 
 # onnxruntime starts its telemetry system, which costs memory, when first imported unless this is set then; too
 # late once it is imported. A value the user set is kept.
@@ -11,7 +12,10 @@ from .classifier import Prediction, SentimentClassifier
 from .encoding import Encoded, TextEncoder
 from .session import RuntimeOptions
 
+__version__ = Path(__file__).with_name("VERSION").read_text(encoding="utf-8").strip()
+
 __all__ = [
+    "__version__",
     "SentimentClassifier",
     "AsyncSentimentClassifier",
     "Overloaded",

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from . import __version__
+from .bundle import file_sha256
 from .classifier import SentimentClassifier
 from .encoding import Encoded
 from .memory_probe import measure
@@ -56,6 +58,7 @@ def describe_machine(threads: int, cpuinfo: Path = Path("/proc/cpuinfo")) -> dic
         "system": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
+        "albert_edge_runtime": __version__,
         "threads": threads,
     }
 
@@ -147,6 +150,7 @@ def run_bench(
         {
             "bundle": str(clf.bundle.root),
             "model_bytes": clf.bundle.model_bytes,
+            "manifest_sha256": file_sha256(clf.bundle.root / "manifest.json"),  # covers every file's sha256
             "max_length": clf.encoder.max_length,
             "weights": clf.bundle.manifest.quantization.get("mode", "not recorded"),
             "latency_by_length": {n: by_clf[k] for n, by_clf in latency.items()},

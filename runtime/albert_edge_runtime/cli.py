@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def display_width(text: str) -> int:
+    """Terminal columns: East Asian wide and full-width characters take two, so CJK labels line up."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def read_texts(args: argparse.Namespace) -> list[str]:
     """predict's texts: arguments, --file, or standard input when it is piped and nothing else was given."""
     if args.file is not None and args.texts:
@@ -136,6 +143,8 @@ def read_lines(name: str) -> list[str]:
         data, shown = sys.stdin.buffer.read(), "standard input"
     else:
         path = Path(name)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; give a UTF-8 text file, one text per line")
         if not path.is_file():
             raise FileNotFoundError(f"text file {path} not found")
         data, shown = path.read_bytes(), str(path)
@@ -168,7 +177,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             label = ",".join(p.labels) if clf.problem_type == "multi_label_classification" else p.label
             marks = (" (truncated)" if p.truncated else "") + (" (empty text)" if p.empty else "")
-            print(f"{label:<10} {p.score:6.3f}{marks}  {text}")
+            print(f"{label}{' ' * max(1, 10 - display_width(label))} {p.score:6.3f}{marks}  {text}")
     return 0
 
 
