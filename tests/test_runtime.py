@@ -38,6 +38,23 @@ def test_long_text_is_truncated_and_says_so(exported):
     assert long.truncated and not short.truncated
 
 
+def test_parallel_runs_give_each_text_its_own_answer_in_order(exported):
+    import itertools
+
+    from albert_edge_runtime import RuntimeOptions
+
+    one = SentimentClassifier.load(exported[1])
+    three = SentimentClassifier.load(exported[1], RuntimeOptions(parallel=3))
+    texts = [t * n for n in (1, 2, 7, 40) for t in TEXTS] * 3
+    assert three.predict(texts) == one.predict(texts)
+    endless = three.iter_predict(itertools.cycle(TEXTS))
+    assert list(itertools.islice(endless, 50)) == one.predict(list(itertools.islice(itertools.cycle(TEXTS), 50)))
+    with pytest.raises(ValueError, match="parallel must be an integer >= 1 \\(texts run at once\\), got 0"):
+        SentimentClassifier.load(exported[1], parallel=0)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['thread'\]; RuntimeOptions has arena, memory_pattern"):
+        SentimentClassifier.load(exported[1], thread=2)
+
+
 def test_every_text_runs_alone_at_its_real_length(exported):
     clf = SentimentClassifier.load(exported[1])
     shapes = []

@@ -66,8 +66,10 @@ class AsyncSentimentClassifier:
         max_batch: int = 32,
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
+        parallel: int = 1,
     ) -> AsyncSentimentClassifier:
-        return cls(SentimentClassifier.load(path, threads=threads), max_batch, max_wait_ms, max_queue)
+        classifier = SentimentClassifier.load(path, threads=threads, parallel=parallel)
+        return cls(classifier, max_batch, max_wait_ms, max_queue)
 
     def submit(self, texts: Iterable[str]) -> Future:
         """Future of list[Prediction]. Bad input raises here, in the caller, naming the item."""

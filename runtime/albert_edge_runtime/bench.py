@@ -132,15 +132,16 @@ def run_bench(
     warmup: int,
     texts_file: Path,
     against: str | None,
+    parallel: int = 1,
 ) -> dict[str, Any]:
     """Lengths over a bundle's max_length are timed at the smaller max_length (the report says so); throughput runs
     over at least 128 texts, repeating the texts when there are fewer. `against`: a second bundle
     (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against"."""
     start = time.perf_counter()
-    clfs = [SentimentClassifier.load(bundle, threads=threads)]
+    clfs = [SentimentClassifier.load(bundle, threads=threads, parallel=parallel)]
     load_s = time.perf_counter() - start
     if against is not None:
-        clfs.append(SentimentClassifier.load(against, threads=threads))
+        clfs.append(SentimentClassifier.load(against, threads=threads, parallel=parallel))
     limit = min(clf.encoder.max_length for clf in clfs)
     timed = sorted({min(n, limit) for n in lengths})
     pool = texts * -(-128 // len(texts))
@@ -161,6 +162,7 @@ def run_bench(
         for k, (clf, path) in enumerate(zip(clfs, [bundle, against]))
     ]
     report = {"machine": describe_machine(threads), **sections[0], "timed_up_to": limit, "load_s": load_s}
+    report["parallel"] = parallel
     report |= {"lengths_clamped": sorted(n for n in lengths if n > limit)}
     report |= {"throughput_texts": len(pool), "texts": len(texts)}
     if against is not None:

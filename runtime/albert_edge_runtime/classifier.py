@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,11 @@ class SentimentClassifier:
     def __init__(self, bundle: Bundle, options: RuntimeOptions, threshold: float = 0.5):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
+        if options.optimization is None:
+            options = replace(options, optimization=bundle.manifest.load_optimization)
         self.bundle = bundle
         self.options = options
+        self._pool: ThreadPoolExecutor | None = None
         self.labels = bundle.labels
         self.problem_type = bundle.manifest.problem_type
         self.threshold = threshold
@@ -89,25 +94,24 @@ class SentimentClassifier:
     def load(
         cls,
         path: str | Path | None = None,
-        threads: int = 1,
-        arena: bool = True,
-        memory_pattern: bool = False,
-        prepacking: bool = True,
-        optimization: str | None = None,
+        options: RuntimeOptions | None = None,
         threshold: float = 0.5,
+        **overrides: Any,
     ) -> SentimentClassifier:
-        """Load a bundle folder (default: the model shipped inside this package). `optimization`: graph
-        optimisation at load, default the bundle's (none when the export already optimised it). `threshold`:
-        multi-label bundles list the labels whose probability reaches it."""
-        bundle = read_bundle(default_bundle_path() if path is None else path)
-        options = RuntimeOptions(
-            threads=threads,
-            arena=arena,
-            memory_pattern=memory_pattern,
-            prepacking=prepacking,
-            optimization=optimization or bundle.manifest.load_optimization,
-        )
-        return cls(bundle, options, threshold)
+        """Load a bundle and start its session.
+
+        Args:
+            path: a bundle folder written by `albert-edge export` (default: the model shipped in this package).
+            options: threads, parallel runs and memory levers (`RuntimeOptions`; default its defaults).
+            threshold: multi-label bundles list the labels whose probability reaches it.
+            **overrides: single fields of `RuntimeOptions` over `options`, e.g. `threads=2` or `parallel=4`.
+        """
+        fields = set(RuntimeOptions.__dataclass_fields__)
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown option(s) {unknown}; RuntimeOptions has {', '.join(sorted(fields))}")
+        options = replace(options or RuntimeOptions(), **overrides)
+        return cls(read_bundle(default_bundle_path() if path is None else path), options, threshold)
 
     @property
     def languages(self) -> list[str]:
@@ -135,10 +139,29 @@ class SentimentClassifier:
         answer is bit-identical whatever came before or after it, through every tool built on this method."""
         if isinstance(texts, (str, bytes, Mapping)) or not isinstance(texts, Iterable):
             checked_texts(texts)  # raises the error that says what to pass
-        for i, text in enumerate(texts):
-            encoded = self.encoder.encode(checked_text(i, text))
-            outputs = apply_head(run_one(self.session, encoded, self._input_names, self._output), self.problem_type)
-            yield self._prediction(outputs[0], encoded.truncated, not text.strip())
+        items = (checked_text(i, text) for i, text in enumerate(texts))
+        if self.options.parallel == 1:
+            yield from map(self._predict_one, items)
+        else:
+            yield from self._in_parallel(items)
+
+    def _predict_one(self, text: str) -> Prediction:
+        encoded = self.encoder.encode(text)
+        outputs = apply_head(run_one(self.session, encoded, self._input_names, self._output), self.problem_type)
+        return self._prediction(outputs[0], encoded.truncated, not text.strip())
+
+    def _in_parallel(self, items: Iterator[str]) -> Iterator[Prediction]:
+        """`options.parallel` texts in flight, answers in input order; a few per worker are read ahead, so an
+        endless iterator still streams in bounded memory."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.options.parallel, thread_name_prefix="albert-edge")
+        window: deque[Future[Prediction]] = deque()
+        for text in items:
+            window.append(self._pool.submit(self._predict_one, text))
+            if len(window) >= 4 * self.options.parallel:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
     def _prediction(self, outputs: np.ndarray, truncated: bool, empty: bool) -> Prediction:
         if self.problem_type == "regression":

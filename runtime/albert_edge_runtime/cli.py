@@ -16,10 +16,16 @@ from .bundle import BundleError
 from .memory import tune_glibc_malloc
 
 
-def _common(p: argparse.ArgumentParser, threads: int | None = 1) -> None:
-    """--bundle and --threads; `threads=None` lets the command tell an explicit --threads 1 from the default."""
+def _common(p: argparse.ArgumentParser, default: int | None = 1) -> None:
+    """--bundle, --threads and --parallel; `default=None` lets a command tell an explicit 1 from the default."""
     p.add_argument("--bundle", default=None, help="bundle folder (default: the model shipped in this package)")
-    p.add_argument("--threads", type=int, default=threads, help="intra-op threads; 0 = all cores (default 1)")
+    p.add_argument("--threads", type=int, default=default, help="threads of one text's run; 0 = all cores (default 1)")
+    p.add_argument(
+        "--parallel",
+        type=_positive,
+        default=default,
+        help="texts run at once, one core each: throughput on many texts, answers unchanged (default 1)",
+    )
 
 
 def version(distribution: str = "albert-edge-runtime") -> str:
@@ -100,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folder of Parquet files (needs the [ray] extra)",
     )
     c.add_argument("--ray-workers", type=int, default=1, help="classifier actors on the cluster (default 1)")
-    _common(c, threads=None)
+    _common(c, default=None)
     s = sub.add_parser(
         "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
     )
@@ -163,7 +169,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts = read_texts(args)
     if not texts:
         raise ValueError("no texts given; pass them as arguments, with --file FILE, or pipe them in")
-    clf = SentimentClassifier.load(args.bundle, threads=args.threads)
+    clf = SentimentClassifier.load(args.bundle, threads=args.threads, parallel=args.parallel)
     foreign = clf.texts_outside_languages(texts)
     if foreign:
         print(
@@ -197,7 +203,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f.write("\n".join(texts))
         f.flush()
         report = bench.run_bench(
-            args.bundle, args.threads, texts, lengths, args.iterations, args.warmup, Path(f.name), args.against
+            args.bundle,
+            args.threads,
+            texts,
+            lengths,
+            args.iterations,
+            args.warmup,
+            Path(f.name),
+            args.against,
+            args.parallel,
         )
     print("\n".join(bench.summary(report)))
     if args.json_out:
@@ -221,7 +235,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     sock = listen(args.host, args.port)
     classifier = AsyncSentimentClassifier.load(
-        args.bundle, args.threads, args.max_batch, args.max_wait_ms, args.max_queue
+        args.bundle, args.threads, args.max_batch, args.max_wait_ms, args.max_queue, parallel=args.parallel
     )
     host, port = sock.getsockname()[:2]
     print(f"albert-edge-run serve: listening on http://{host}:{port}/v1/sentiment", file=sys.stderr, flush=True)
@@ -236,10 +250,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from .ray import score_with_ray
 
-        if args.threads is not None:
+        if args.threads is not None or args.parallel is not None:
             raise ValueError(
-                "--threads does not apply with --ray: each actor runs one single-threaded classifier; "
-                "set --ray-workers instead"
+                "--threads and --parallel do not apply with --ray: each actor runs one single-threaded "
+                "classifier; set --ray-workers instead"
             )
         summary = score_with_ray(
             Path(args.input), Path(args.out), args.ray or None, args.ray_workers, args.bundle, args.text_column,
@@ -247,7 +261,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(json.dumps(summary))
         return 0
-    clf = SentimentClassifier.load(args.bundle, threads=1 if args.threads is None else args.threads)
+    clf = SentimentClassifier.load(args.bundle, threads=args.threads or 1, parallel=args.parallel or 1)
     summary = score_file(
         clf, Path(args.input), Path(args.out), args.text_column, not args.no_progress, args.result_prefix
     )
