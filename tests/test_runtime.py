@@ -183,7 +183,8 @@ def test_cli_usage_errors_say_what_to_pass(tmp_path):
         folder.returncode == 1 and f"{tmp_path} is a folder; give a UTF-8 text file, one text per line" in folder.stderr
     )
     helps = run("predict", "--help").stdout + run("bench", "--help").stdout + run("serve", "--help").stdout
-    for words in ("one JSON object per text", "untimed runs before each length", "port to listen on (default 8000)"):
+    expected = ("one JSON object per text", "untimed runs before each length", "port to listen on (default 8000)")
+    for words in (*expected, "also log every request (access log)"):
         assert words in " ".join(helps.split())
 
 

@@ -23,6 +23,16 @@ def fold_constants(in_path: Path, out_path: Path) -> Path:
     return out_path
 
 
+def quiet_optimizer_logs() -> None:
+    """onnxruntime's transformer optimizer logs every fusion at INFO on the root handler; those lines broke the
+    export's progress line. Warnings and errors still show."""
+    import logging
+
+    for module in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils", "fusion_options", "optimizer"):
+        for name in (module, f"onnxruntime.transformers.{module}"):  # imported under either name
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def fuse(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_attention: bool) -> Path:
     """LayerNorm / Gelu fusions. Attention fusion stays off by default: it builds a private QKV weight per layer
     (11 copies for albert-base) and was not faster at one thread here. SkipLayerNormalization stays off: its CPU
@@ -31,6 +41,7 @@ def fuse(in_path: Path, out_path: Path, num_heads: int, hidden_size: int, fuse_a
     options.enable_attention = fuse_attention
     options.enable_skip_layer_norm = False
     options.enable_embed_layer_norm = False  # keeps the embedding Gather visible to the quantizer
+    quiet_optimizer_logs()
     model = optimize_model(
         str(in_path),
         model_type="bert",

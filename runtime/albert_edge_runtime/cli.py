@@ -113,7 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    s.add_argument("--max-batch", type=int, default=32, help="texts run together at most (default 32)")
+    s.add_argument(
+        "--max-batch", type=int, default=32, help="texts the worker takes from the queue at once (default 32)"
+    )
+    s.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="warning",
+        help="uvicorn's log level; info and debug also log every request (access log) (default warning)",
+    )
     s.add_argument(
         "--max-wait-ms",
         type=float,
@@ -239,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     host, port = sock.getsockname()[:2]
     print(f"albert-edge-run serve: listening on http://{host}:{port}/v1/sentiment", file=sys.stderr, flush=True)
-    serve(sock, classifier, args.max_texts, args.max_body_bytes)
+    serve(sock, classifier, args.max_texts, args.max_body_bytes, args.log_level)
     return 0
 
 

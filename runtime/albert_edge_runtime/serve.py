@@ -190,8 +190,15 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(sock: socket.socket, classifier: AsyncSentimentClassifier, max_texts: int, max_body_bytes: int) -> None:
+def serve(
+    sock: socket.socket,
+    classifier: AsyncSentimentClassifier,
+    max_texts: int,
+    max_body_bytes: int,
+    log_level: str = "warning",
+) -> None:
     app = create_app(classifier, max_texts, max_body_bytes)
     # One process, one event loop; the batcher's worker thread runs the model. h11: no C extensions to build on a Pi.
-    config = uvicorn.Config(app, http="h11", loop="asyncio", lifespan="on", access_log=False, log_level="warning")
+    access = log_level in ("info", "debug")
+    config = uvicorn.Config(app, http="h11", loop="asyncio", lifespan="on", access_log=access, log_level=log_level)
     uvicorn.Server(config).run(sockets=[sock])
