@@ -111,7 +111,7 @@ def label_order(names: set[str]) -> list[str]:
     return sorted(names)
 
 
-def _dedupe(file: LabelledFile) -> tuple[dict[str, tuple[str, str]], int, int]:
+def dedupe_labelled(file: LabelledFile) -> tuple[dict[str, tuple[str, str]], int, int]:
     """{normalized text: (text, label)}; texts seen with two labels are dropped (no trustworthy label)."""
     seen: dict[str, tuple[str, set[str]]] = {}
     for text, label in zip(file.texts, file.labels):
@@ -127,7 +127,7 @@ def prepare(train: LabelledFile, dev: LabelledFile, test: LabelledFile | None) -
     if len(labels) < 2:
         raise DataFileError(f"{train.path}: every row has label {labels[0]!r}; a classifier needs 2 or more labels")
     files = {"train": train, "dev": dev, **({"test": test} if test is not None else {})}
-    unique = {name: _dedupe(f) for name, f in files.items()}
+    unique = {name: dedupe_labelled(f) for name, f in files.items()}
     for f in files.values():
         for number, label in zip(f.lines, f.labels):
             if label not in labels:

@@ -14,7 +14,7 @@ from albert_edge_runtime.encoding import TextEncoder
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained, text_settings
 from .data import load_reviews
-from .datafiles import DataFileError, read_labelled
+from .datafiles import DataFileError, dedupe_labelled, read_labelled
 from .model import AlbertForSequenceClassification
 from .record import DEFAULT_SPLIT_SEED, TrainingRecord
 from .tokenization import load_tokenizer
@@ -93,7 +93,10 @@ def labelled_split(
     unknown = sorted(set(file.labels) - set(names))
     if unknown:
         raise DataFileError(f"{file.path}: labels {unknown} are not the model's ({', '.join(names)}); fix the file")
-    return file.texts, [names.index(label) for label in file.labels], {"data": str(file.path), "sha256": file.sha256}
+    # Deduplicated as training deduplicated it, so the count is the one training.json records.
+    kept = list(dedupe_labelled(file)[0].values())
+    source = {"data": str(file.path), "sha256": file.sha256, "rows": len(file.texts)}
+    return [t for t, _ in kept], [names.index(label) for _, label in kept], source
 
 
 def recorded_files(checkpoint: Path) -> tuple[dict[str, str], tuple[str, str]]:

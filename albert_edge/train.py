@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -218,6 +219,17 @@ def train_epoch(
     return float(np.mean(losses))
 
 
+def dropped_summary(report: dict) -> str:
+    """One line of what `prepare` left out, so a user sees why the counts are below the files' rows."""
+    parts = [
+        f"{sum(report['duplicates_dropped'].values())} duplicate rows",
+        f"{sum(report['conflicting_labels_dropped'].values())} texts seen with two labels",
+        f"{report['train_texts_also_held_out_dropped']} training texts also in dev/test",
+    ]
+    counts = ", ".join(f"{n} {c}" for n, c in report["counts"].items())
+    return f"train: dropped {', '.join(parts)}; kept {counts} (training.json has them per file)"
+
+
 def training_data(args: TrainArgs) -> LabelledData:
     """The user's files (--train/--dev/--test), or the built-in reviews; cut to --limit for smoke tests."""
     if args.train:
@@ -226,6 +238,7 @@ def training_data(args: TrainArgs) -> LabelledData:
             for f in (args.train, args.dev, args.test)
         ]
         data = prepare(*files)
+        print(dropped_summary(data.report), file=sys.stderr)
     else:
         reviews = load_reviews(seed=args.split_seed)
         data = LabelledData(

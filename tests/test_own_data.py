@@ -13,7 +13,7 @@ import pytest
 
 from albert_edge.datafiles import DataFileError, prepare, read_labelled
 from albert_edge.evaluate import evaluate
-from albert_edge.train import TrainArgs, train
+from albert_edge.train import TrainArgs, dropped_summary, train
 from albert_edge_runtime import SentimentClassifier
 
 WORDS = {
@@ -92,11 +92,13 @@ def test_eval_data_flag_and_cli_report(tmp_path):
     ckpt = tmp_path / "ckpt"
     train(TrainArgs(out=str(ckpt), train=str(tmp_path / "train.csv"), dev=str(tmp_path / "dev.csv"),
                     text_column="review", label_column="stars", **{**SHAPE, "epochs": 1}))  # fmt: skip
-    write(tmp_path / "other.jsonl", [{"text": r["review"], "label": r["stars"]} for r in examples(12, 5)])
+    rows = [{"text": r["review"], "label": r["stars"]} for r in examples(12, 5)]
+    write(tmp_path / "other.jsonl", rows + rows[:2])  # two duplicates: counted once, as training counts them
     done = cli("eval", ckpt, "--data", tmp_path / "other.jsonl")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["count"] == 12 and {"accuracy", "macro_f1", "log_loss", "per_class", "confusion"} <= set(report)
+    assert report["rows"] == 14 and report["count"] == len({r["text"] for r in rows})
+    assert {"accuracy", "macro_f1", "log_loss", "per_class", "confusion"} <= set(report)
     no_test = cli("eval", ckpt)  # trained without --test: says how to give one
     assert no_test.returncode == 1 and "was trained without a test file; pass --data FILE" in no_test.stderr
 
@@ -132,6 +134,7 @@ def test_unknown_dev_label_and_leakage(tmp_path):
     write(tmp_path / "dev.tsv", [{"text": "t1", "label": "pos"}, {"text": "new", "label": "neg"}])
     data = prepare(train_file, read_labelled(tmp_path / "dev.tsv", "text", "label"), None)
     assert data.report["train_texts_also_held_out_dropped"] == 1 and "t1" not in data.train.texts
+    assert dropped_summary(data.report).startswith("train: dropped 0 duplicate rows, 0 texts seen with two labels, 1 ")
     assert data.labels == ["neg", "pos"] and len(data.train) == 9
 
 
