@@ -52,8 +52,6 @@ def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float, 
             verify_data=verify_data,
             max_length=128,
             truncation="head+tail",
-            per_channel=False,
-            quantize_embeddings=True,
             weights=weights,
             command="python -m bench",
         )

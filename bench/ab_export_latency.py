@@ -31,8 +31,6 @@ def export_current(checkpoint: Path, out: Path, labelled: bool) -> Path:
                 verify_data="reviews-dev" if labelled else "random",
                 max_length=128,
                 truncation="head+tail",
-                per_channel=False,
-                quantize_embeddings=True,
                 command="bench/ab_export_latency.py",
             )
         )

@@ -46,15 +46,13 @@ def main() -> None:
     from albert_edge_export.pipeline import ExportOptions, run_export
 
     out = Path(sys.argv[1])
-    common = dict(per_channel=False, quantize_embeddings=True, keep_fp32=[], fallback_limit=4, fuse_attention=False)
+    common = dict(max_length=128, truncation="head+tail")
     run_export(
         ExportOptions(
             checkpoint=ROOT / "models" / "default",
             out=out / "default-fp32",
             max_drop=0.5,
             verify_data="random",
-            max_length=128,
-            truncation="head+tail",
             weights="fp32",
             **common,
         )
@@ -65,8 +63,6 @@ def main() -> None:
             out=out / "default-int4",
             max_drop=100.0,  # the ARM comparison is the check here; the shipped recipe's guard runs on reviews-dev
             verify_data="random",
-            max_length=128,
-            truncation="head+tail",
             weights="int4",
             **common,
         )
@@ -80,8 +76,6 @@ def main() -> None:
                 out=out / "small-4labels",
                 max_drop=100.0,
                 verify_data="random",
-                max_length=128,
-                truncation="head+tail",
                 weights="int8",
                 batch_tolerance=1.0,
                 **common,

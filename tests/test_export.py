@@ -287,32 +287,49 @@ def test_a_graph_that_fails_its_coverage_check_is_refused(exported, tmp_path, mo
     assert not out.exists()
 
 
-def test_export_and_eval_read_the_split_seed_the_model_was_trained_with(tmp_path, monkeypatch):
+def test_export_and_eval_read_the_split_seed_the_model_was_trained_with(tmp_path):
     """A model trained on split seed 7 was guarded and test-scored on seed 13's split, which holds its training
     texts; the seed now travels in the typed training record."""
-    import argparse
-
-    import albert_edge_export.pipeline as pipeline
     from albert_edge.data import load_reviews
     from albert_edge.record import TrainingRecord
-    from albert_edge_export.cli import add_export_parser
+    from albert_edge_export.options import ExportOptions, resolved
     from albert_edge_export.texts import held_out
 
     record = TrainingRecord(args={"split_seed": 7, "max_length": 64, "truncation": "head"}, data={"seed": 7})
     record.save(tmp_path)
     assert TrainingRecord.load(tmp_path) == record and record.split_seed == 7 and record.builtin_reviews
-    chosen = []
+    chosen = resolved(ExportOptions(checkpoint=tmp_path, out=tmp_path / "b"))
+    assert (chosen.split_seed, chosen.verify_data, chosen.max_length, chosen.truncation) == (
+        7,
+        "reviews-dev",
+        64,
+        "head",
+    )
+    assert chosen.languages == ["zh"]
+    texts, labels = held_out("reviews-dev", None, ["negative", "positive"], split_seed=7)
+    assert texts == load_reviews(seed=7).dev.texts and texts != load_reviews(seed=13).dev.texts
 
-    def capture(options):
-        chosen.append(options)
-        raise RuntimeError("captured")
 
-    monkeypatch.setattr(pipeline, "run_export", capture)
+def test_the_export_flags_are_the_options_fields_with_their_defaults(tmp_path):
+    import argparse
+    from dataclasses import fields
+
+    from albert_edge_export.cli import add_export_parser
+    from albert_edge_export.options import ExportOptions, options_from_args
+
     parser = argparse.ArgumentParser()
     add_export_parser(parser.add_subparsers())
     args = parser.parse_args(["export", str(tmp_path), "--out", str(tmp_path / "b")])
-    with pytest.raises(RuntimeError, match="captured"):
-        args.handler(args)
-    assert chosen[0].split_seed == 7 and chosen[0].verify_data == "reviews-dev" and chosen[0].max_length == 64
-    texts, labels = held_out("reviews-dev", None, ["negative", "positive"], split_seed=7)
-    assert texts == load_reviews(seed=7).dev.texts and texts != load_reviews(seed=13).dev.texts
+    assert options_from_args(args, "cmd") == ExportOptions(checkpoint=tmp_path, out=tmp_path / "b", command="cmd")
+    flags = {f.name for f in fields(ExportOptions) if "flag" in f.metadata}
+    assert flags <= set(vars(args)) and len(flags) >= 14
+    given = ["--max-drop", "1.5", "--keep-fp32", "*pooler*", "--keep-fp32", "*classifier*", "--languages", "en,de",
+             "--weights", "int4", "--int4-block-size", "64", "--no-int4-symmetric", "--per-channel"]  # fmt: skip
+    chosen = options_from_args(parser.parse_args(["export", str(tmp_path), "--out", "b", *given]), "cmd")
+    assert (chosen.max_drop, chosen.keep_fp32, chosen.languages) == (1.5, ["*pooler*", "*classifier*"], ["en", "de"])
+    assert (chosen.weights, chosen.int4_block_size, chosen.int4_symmetric, chosen.per_channel) == (
+        "int4",
+        64,
+        False,
+        True,
+    )

@@ -132,7 +132,7 @@ def test_an_embedding_table_falls_back_to_int8(exported, tmp_path):
 def test_int4_auto_block_is_128_only_where_no_block_needs_padding():
     import argparse
 
-    from albert_edge_export.cli import block_size
+    from albert_edge_export.options import block_size
     from albert_edge_export.quantize import int4_block_size
 
     assert int4_block_size([128, 768, 3072]) == 128  # albert-base-v2's widths

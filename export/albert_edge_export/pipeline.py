@@ -33,7 +33,7 @@ from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
 from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
-from .options import ExportOptions
+from .options import ExportOptions, resolved
 from .quantize import int4_block_size, int4_ready, nodes_matching
 from .reference import end_to_end, reference_outputs, refuse_crashes, refuse_unfaithful
 from .texts import describe, held_out, probe_texts, random_texts
@@ -54,7 +54,12 @@ def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
 
 
 def run_export(options: ExportOptions) -> Path:
-    """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed."""
+    """Whole pipeline; returns the bundle folder. Nothing is written to `options.out` unless every check passed.
+
+    Args:
+        options: what to export and how (`ExportOptions`; fields left to the checkpoint are filled from it).
+    """
+    options = resolved(options)
     check_out_dir(options.out)
     if options.weights not in WEIGHTS:
         raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
