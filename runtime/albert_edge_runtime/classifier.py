@@ -7,16 +7,18 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .bundle import Bundle, BundleError, read_bundle
-from .encoding import TextEncoder, TokenizerUnavailable, load_tokenizer_json
+from .encoding import Encoded, TextEncoder, TokenizerUnavailable, load_tokenizer_json
 from .session import RuntimeOptions, apply_head, make_session, run_one
 
 MAX_BATCH_ITEMS = 1_000_000
+ENCODE_AHEAD = 64  # texts tokenized before their runs (a few KiB of ids)
 # Lone surrogates (from JSON "\\ud800" or bad UTF-16) cannot go to the tokenizer; searched without copying the text.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A character of each language a bundle may name (manifest "languages"), to tell texts the model cannot read.
@@ -140,15 +142,21 @@ class SentimentClassifier:
         if isinstance(texts, (str, bytes, Mapping)) or not isinstance(texts, Iterable):
             checked_texts(texts)  # raises the error that says what to pass
         items = (checked_text(i, text) for i, text in enumerate(texts))
-        if self.options.parallel == 1:
-            yield from map(self._predict_one, items)
-        else:
+        if self.options.parallel > 1:
             yield from self._in_parallel(items)
+            return
+        # Encoded a chunk ahead, then run back to back: interleaving the tokenizer's Python with each run evicted
+        # the model's weights from the cache (slower by about a tenth on reviews). Each text still runs alone.
+        while chunk := list(islice(items, ENCODE_AHEAD)):
+            for text, encoded in zip(chunk, [self.encoder.encode(t) for t in chunk]):
+                yield self._answer(text, encoded)
 
-    def _predict_one(self, text: str) -> Prediction:
-        encoded = self.encoder.encode(text)
+    def _answer(self, text: str, encoded: Encoded) -> Prediction:
         outputs = apply_head(run_one(self.session, encoded, self._input_names, self._output), self.problem_type)
         return self._prediction(outputs[0], encoded.truncated, not text.strip())
+
+    def _predict_one(self, text: str) -> Prediction:
+        return self._answer(text, self.encoder.encode(text))
 
     def _in_parallel(self, items: Iterator[str]) -> Iterator[Prediction]:
         """`options.parallel` texts in flight, answers in input order; a few per worker are read ahead, so an

@@ -22,6 +22,10 @@ CHARS_PER_TOKEN_BOUND = 16
 # that tokenizers delete, which would join the words around them.
 _HARD_BREAK = "[ \t\n\r\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _FIRST_BREAK = re.compile(_HARD_BREAK)
+# How far past a cut a break is looked for. A longer unbroken run is cut inside, the one case where the kept tokens
+# may differ from the whole text's: WordPiece turns so long a word into one [UNK] whole, and reading it all would
+# cost seconds per megabyte.
+MAX_UNBROKEN = 10_000
 _LAST_BREAK = re.compile(".*" + _HARD_BREAK, re.DOTALL)
 
 
@@ -98,12 +102,13 @@ class TextEncoder:
         tail_need = self.budget - head_need
         keep = self.budget * CHARS_PER_TOKEN_BOUND
         while 2 * keep < len(text):
-            first = _FIRST_BREAK.search(text, keep)
-            head_end = first.start() if first else len(text)
-            last = _LAST_BREAK.match(text, 0, len(text) - keep) if tail_need else None
-            tail_start = last.end() if last else (len(text) if not tail_need else 0)
+            first = _FIRST_BREAK.search(text, keep, keep + MAX_UNBROKEN)
+            head_end = first.start() if first else keep
+            start = len(text) - keep
+            last = _LAST_BREAK.match(text, max(0, start - MAX_UNBROKEN), start) if tail_need else None
+            tail_start = (last.end() if last else start) if tail_need else len(text)
             if head_end >= tail_start:
-                break  # the ends meet (or no break to cut at): the whole text it is
+                break  # the ends meet: the whole text it is
             head = self._tokens(text[:head_end])
             tail = self._tokens(text[tail_start:]) if tail_need else []
             # More tokens at the ends than are kept: the whole text is longer still, and cut the same way.
