@@ -197,7 +197,8 @@ def summary(report: dict[str, Any]) -> list[str]:
     lines += ["", "throughput          texts/s" + ("   B texts/s     B/A" if b else "")]
     for size, t in report["throughput_texts_per_s"].items():
         tb = b["throughput_texts_per_s"][size] if b else None
-        lines.append(f"  batch {size:<12}{t:>9.0f}" + (f"{tb:>12.0f}{tb / t:>8.2f}x" if tb else ""))
+        name = f"predict, parallel {report.get('parallel', 1)}"  # each text alone; older reports: batch sizes
+        lines.append(f"  {name:<18}{t:>9.0f}" + (f"{tb:>12.0f}{tb / t:>8.2f}x" if tb else ""))
     if report["lengths_clamped"]:
         lines.append(
             f"\nlengths {report['lengths_clamped']} are over a bundle's max_length: timed at {report['timed_up_to']}"
