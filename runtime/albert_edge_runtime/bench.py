@@ -198,7 +198,7 @@ def summary(report: dict[str, Any]) -> list[str]:
     for size, t in report["throughput_texts_per_s"].items():
         tb = b["throughput_texts_per_s"][size] if b else None
         name = f"predict, parallel {report.get('parallel', 1)}"  # each text alone; older reports: batch sizes
-        lines.append(f"  {name:<18}{t:>9.0f}" + (f"{tb:>12.0f}{tb / t:>8.2f}x" if tb else ""))
+        lines.append(f"  {name:<20}{t:>5.0f}" + (f"{tb:>12.0f}{tb / t:>8.2f}x" if tb else ""))
     if report["lengths_clamped"]:
         lines.append(
             f"\nlengths {report['lengths_clamped']} are over a bundle's max_length: timed at {report['timed_up_to']}"
