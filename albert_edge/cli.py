@@ -1,12 +1,11 @@
-"""`albert-edge` command line: train, pretrain, eval, export. Errors become one line on stderr and a non-zero exit."""
+"""The training side's subcommands of `albert-edge`: train, pretrain, eval. The composed command (with export)
+lives downstream of both stages, in `albert_edge_export.commands`; this package never imports the export."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import sys
-from collections.abc import Sequence
 
 
 def _add_fields(p: argparse.ArgumentParser, args_class: type, out_help: str) -> None:
@@ -71,18 +70,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", default=None, help="column (or JSON key) of the label (default: label)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from albert_edge_export.cli import add_export_parser
-    from albert_edge_runtime.cli import version
-
-    parser = argparse.ArgumentParser(prog="albert-edge", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('albert-edge')}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_pretrain(sub)
-    _add_eval(sub)
-    add_export_parser(sub)
-    return parser
+def add_training_parsers(sub: argparse._SubParsersAction) -> None:
+    """train, pretrain and eval, each with `handler=run` set."""
+    for add in (_add_train, _add_pretrain, _add_eval):
+        add(sub)
+    for name in ("train", "pretrain", "eval"):
+        sub.choices[name].set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,19 +100,5 @@ def run(args: argparse.Namespace) -> int:
         )
         print(json.dumps(result, ensure_ascii=False))
     else:
-        return args.handler(args)
+        raise ValueError(f"unknown command {args.command!r}; expected train, pretrain or eval")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from albert_edge_runtime.cli import report_failure
-
-    args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
-    try:
-        return run(args)
-    except (Exception, KeyboardInterrupt) as exc:
-        return report_failure(f"albert-edge {args.command}", exc)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

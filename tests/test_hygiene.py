@@ -73,8 +73,36 @@ def test_the_module_graph_has_no_cycle():
     graph = {name: imported_modules(name, path, set(files)) for name, path in files.items()}
     # Package __init__ files re-export their modules; an edge into the package itself is not a cycle of modules.
     graph = {name: {t for t in targets if t not in PACKAGES} for name, targets in graph.items()}
-    assert graph["albert_edge.checkpoint"] == {"albert_edge.config", "albert_edge.model"}  # the parser sees edges
+    assert graph["albert_edge.checkpoint"] == {"albert_edge.config", "albert_edge.model", "albert_edge.record"}
     assert cycles(graph) == []
+
+
+# What each package may import: training feeds the export, both feed on the runtime, never the other way; the
+# composed `albert-edge` command sits downstream of both (albert_edge_export.commands).
+MAY_IMPORT = {
+    "albert_edge_runtime": {"albert_edge_runtime"},
+    "albert_edge": {"albert_edge", "albert_edge_runtime"},
+    "albert_edge_export": {"albert_edge_export", "albert_edge", "albert_edge_runtime"},
+}
+
+
+def upward_imports(files: dict[str, Path]) -> list[str]:
+    """`module -> package` for every import of a package its own may not use."""
+    known = set(module_files()) | set(files) | set(PACKAGES)
+    found = []
+    for name, path in files.items():
+        allowed = MAY_IMPORT[name.split(".")[0]]
+        found += [
+            f"{name} -> {t}" for t in sorted(imported_modules(name, path, known)) if t.split(".")[0] not in allowed
+        ]
+    return found
+
+
+def test_imports_run_downstream_only(tmp_path):
+    assert upward_imports(module_files()) == []
+    upward = tmp_path / "cli.py"
+    upward.write_text("def build():\n    from albert_edge_export.cli import add_export_parser\n")
+    assert upward_imports({"albert_edge.cli": upward}) == ["albert_edge.cli -> albert_edge_export.cli"]
 
 
 def test_the_cycle_finder_finds_one():
