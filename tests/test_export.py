@@ -22,7 +22,7 @@ def test_int8_graph_cannot_fool_the_check(exported):
     _, bundle = exported
     model = onnx.load(str(bundle / "model.onnx"))
     check = coverage(model)
-    assert check.weight_matmuls > 0 and check.int8_weight_matmuls == check.weight_matmuls
+    assert check.weight_matmuls > 0 and check.quantized_weight_matmuls == check.weight_matmuls
     assert not check.fp32_weights and not check.dynamic_quantized_weights and not check.duplicate_initializers
     manifest = json.loads((bundle / "manifest.json").read_text())
     verify = manifest["metrics"]["verify"]
@@ -278,7 +278,7 @@ def test_a_graph_that_fails_its_coverage_check_is_refused(exported, tmp_path, mo
     from albert_edge_export.coverage import Coverage
 
     def failing(model, allowed_fp32=frozenset()):
-        return Coverage(weight_matmuls=3, int8_weight_matmuls=2, fp32_weights=["onnx::MatMul_7"])
+        return Coverage(weight_matmuls=3, quantized_weight_matmuls=2, fp32_weights=["onnx::MatMul_7"])
 
     monkeypatch.setattr(pipeline, "coverage", failing)
     out = tmp_path / "b"
@@ -333,3 +333,30 @@ def test_the_export_flags_are_the_options_fields_with_their_defaults(tmp_path):
         False,
         True,
     )
+
+
+def test_the_export_report_is_what_the_manifest_holds(tmp_path):
+    """One typed report fills manifest.json's metrics and quantization sections; they read back the same."""
+    from albert_edge_export.coverage import Coverage
+    from albert_edge_export.options import ExportOptions
+    from albert_edge_export.report import ExportReport, weight_format
+    from albert_edge_export.verify import Verification
+    from albert_edge_runtime.manifest import Manifest
+
+    options = ExportOptions(checkpoint=tmp_path, out=tmp_path / "b", verify_data="probes", weights="int4")
+    report = ExportReport(weight_format("int4"), parameters=1000, model_bytes=600, kept_wider=["albert.w"])
+    report.verify = Verification(32, 1.0, 0.01, None, None)
+    report.coverage = Coverage(weight_matmuls=3, quantized_weight_matmuls=3)
+    sections = report.sections(options)
+    Manifest(labels=["a", "b"], max_length=64, truncation="head", pad_token_id=0, files={}, **sections).write(tmp_path)
+    read = Manifest.from_dict(json.loads((tmp_path / "manifest.json").read_text()))
+    assert (read.metrics, read.quantization, read.export) == (
+        sections["metrics"],
+        sections["quantization"],
+        sections["export"],
+    )
+    assert read.quantization["kept_int8_by_guard"] == ["albert.w"] and read.quantization["kept_fp32_by_guard"] == []
+    assert read.quantization["block_size"] == options.int4_block_size and read.metrics["bytes_per_parameter"] == 0.6
+    assert read.metrics["verify"]["quantized_accuracy"] is None and "test" not in read.metrics
+    with pytest.raises(ValueError, match="unknown weights 'int2'; expected one of int8, int4, fp32"):
+        weight_format("int2")

@@ -35,7 +35,7 @@ def test_int4_bundle_has_4_bit_weights_stored_once_at_about_half_the_bytes(expor
     assert not {"DynamicQuantizeMatMul", "MatMulIntegerToFloat", "Gemm"} & set(ops)
     model = onnx.load(str(int4 / "model.onnx"))
     check = coverage(model)
-    assert check.ok and check.weight_matmuls == check.int8_weight_matmuls == 27
+    assert check.ok and check.weight_matmuls == check.quantized_weight_matmuls == 27
     shared = {n.input[1] for n in model.graph.node if n.op_type == "MatMulNBits"}
     assert len(shared) == 9  # the 6 shared layer weights once, not 24 times
     assert set(weight_precisions(model).values()) == {"int4"}
@@ -46,6 +46,9 @@ def test_int4_bundle_has_4_bit_weights_stored_once_at_about_half_the_bytes(expor
     assert (int4 / "model.onnx.data").stat().st_size < 0.6 * (exported[1] / "model.onnx.data").stat().st_size
     assert manifest["metrics"]["model_bytes"] < int8_bytes
     assert manifest["quantization"]["mode"].startswith("block-int4")
+    graph = onnx.load(str(int4 / "model.onnx"), load_external_data=False)
+    opset = next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx"))
+    assert manifest["onnx"]["opset"] == opset == 21  # the manifest said 17, the int8 graphs' opset
     assert manifest["quantization"]["block_size"] == 64  # auto: 128 divides neither 16 nor 64
 
 

@@ -218,7 +218,7 @@ def test_default_bundle_beats_chance_on_real_reviews():
         assert all(abs(single.probabilities[k] - batched.probabilities[k]) < 0.02 for k in clf.labels)
         assert single.label == max(single.probabilities, key=single.probabilities.get)
     accuracy = sum(clf.labels.index(p.label) == y for p, y in zip(preds, test.labels[:400])) / 400
-    manifest_acc = clf.bundle.manifest.metrics["verify"]["int8_accuracy"]  # measured on dev by the export
+    manifest_acc = clf.bundle.manifest.metrics["verify"]["quantized_accuracy"]  # measured on dev by the export
     assert accuracy > 0.75 and abs(accuracy - manifest_acc) < 0.06
 
 
@@ -244,7 +244,7 @@ def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_spl
     )
     assert np.array_equal(measured.astype(np.float32), served.astype(np.float32))
     accuracy = float(np.mean(served.argmax(1) == np.asarray(test.labels)))
-    assert accuracy == clf.bundle.manifest.metrics["test"]["int8_accuracy"]  # written by the export's verify
+    assert accuracy == clf.bundle.manifest.metrics["test"]["quantized_accuracy"]  # written by the export's verify
 
 
 WHEEL_PROBE = """

@@ -12,8 +12,6 @@ from typing import Any
 from albert_edge_runtime.bundle import file_sha256
 from albert_edge_runtime.manifest import Manifest
 
-from .contract import INPUT_NAMES, OPSET, OUTPUT_NAME
-
 MODEL_FILE, MODEL_DATA_FILE = "model.onnx", "model.onnx.data"
 
 
@@ -72,7 +70,6 @@ def stage_bundle(
             model_data=[name for name in model_files if name != MODEL_FILE],
             tokenizer="tokenizer.json",
             load_optimization="disable",
-            onnx={"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": OPSET},
             tool_versions=tool_versions(),
         )
         manifest.write(staging)

@@ -20,7 +20,7 @@ LARGE_FP32_BYTES = 64 * 1024
 @dataclass
 class Coverage:
     weight_matmuls: int = 0
-    int8_weight_matmuls: int = 0
+    quantized_weight_matmuls: int = 0
     fp32_weights: list[str] = field(default_factory=list)  # fp32 weight matrices above LARGE_FP32_BYTES
     dynamic_quantized_weights: list[str] = field(default_factory=list)
     duplicate_initializers: list[tuple[str, str]] = field(default_factory=list)
@@ -47,7 +47,7 @@ def coverage(model: onnx.ModelProto, allowed_fp32: set[str] = frozenset()) -> Co
             if kind == "dynamic":
                 result.dynamic_quantized_weights.append(init.name)
             elif init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
-                result.int8_weight_matmuls += 1
+                result.quantized_weight_matmuls += 1
             elif numpy_helper.to_array(init).nbytes > LARGE_FP32_BYTES and init.name not in allowed_fp32:
                 result.fp32_weights.append(init.name)
     seen: dict[tuple, str] = {}

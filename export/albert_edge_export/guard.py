@@ -11,6 +11,7 @@ from tqdm import tqdm
 from .contract import INT4_EMBEDDING_BLOCK_SIZE
 from .options import ExportOptions
 from .quantize import nodes_matching, nodes_using, quantize_int4, quantize_int8
+from .report import WeightFormat, weight_format
 from .texts import describe
 from .verify import Verification, compare, onnx_file_logits
 
@@ -19,18 +20,17 @@ class AccuracyGuardError(RuntimeError):
     """The quantized model lost more accuracy than allowed and the fallback could not recover it."""
 
 
-def weight_candidates(model: onnx.ModelProto, weights: str) -> list[str]:
+def weight_candidates(model: onnx.ModelProto, fmt: WeightFormat) -> list[str]:
     """Initializers the guard may widen: MatMul weights, and with int4 the embedding tables too."""
     inits = {i.name for i in model.graph.initializer}
-    ops = ("MatMul", "Gather") if weights == "int4" else ("MatMul",)
     index = {"MatMul": 1, "Gather": 0}
-    return sorted({n.input[index[n.op_type]] for n in model.graph.node if n.op_type in ops} & inits)
+    return sorted({n.input[index[n.op_type]] for n in model.graph.node if n.op_type in fmt.guard_ops} & inits)
 
 
 def quantize_keeping(options: ExportOptions, model: onnx.ModelProto, base: Path, out: Path, wider: list[str]) -> Path:
     """Quantize `base` as `options.weights` says, with the nodes using `wider` weights one step wider."""
     fp32_nodes = nodes_matching(model, options.keep_fp32)
-    if options.weights == "int4":
+    if weight_format(options.weights).blocks:
         if not options.quantize_embeddings:
             fp32_nodes += [n.name for n in model.graph.node if n.op_type == "Gather"]
         return quantize_int4(
@@ -58,7 +58,8 @@ def guarded_quantize(
     """Quantize the fp32 graph `base`; while the drop exceeds the guard, keep the most sensitive shared weight one
     step wider (the one whose wider copy recovers the most agreement). Returns (file, result, widened weights)."""
     model = onnx.load(str(base))
-    weights = weight_candidates(model, options.weights)
+    fmt = weight_format(options.weights)
+    weights = weight_candidates(model, fmt)
     kept: list[str] = []
 
     def attempt(extra: list[str], name: str) -> tuple[Path, Verification]:
@@ -78,9 +79,9 @@ def guarded_quantize(
         kept.append(best)
         path, result = trials[best]
     if result.drop_points > options.max_drop:
-        wider = "INT8" if options.weights == "int4" else "fp32"
+        wider = fmt.wider
         raise AccuracyGuardError(
-            f"{options.weights.upper()} loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) "
+            f"{fmt.name.upper()} loses {result.drop_points:.2f} accuracy points (allowed {options.max_drop}) "
             f"even with {len(kept)} weights kept {wider} ({', '.join(names.get(k, k) for k in kept) or 'none'}); "
             "raise --max-drop or --fallback-limit, or keep more nodes with --keep-fp32 "
             f"({describe(options.verify_data, len(encoded))})"

@@ -19,15 +19,7 @@ from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
 from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
-from .contract import (
-    INPUT_NAMES,
-    INT4_ACCURACY_LEVEL,
-    INT4_AUTO_BLOCK,
-    INT4_BLOCK_SIZES,
-    INT4_EMBEDDING_BLOCK_SIZE,
-    OPSET,
-    WEIGHTS,
-)
+from .contract import INPUT_NAMES, INT4_AUTO_BLOCK, INT4_BLOCK_SIZES, OPSET, OUTPUT_NAME
 from .coverage import Coverage, coverage, weight_precisions
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
@@ -36,8 +28,9 @@ from .optimize import optimize, optimize_for_device
 from .options import ExportOptions, resolved
 from .quantize import int4_block_size, int4_ready, nodes_matching
 from .reference import end_to_end, reference_outputs, refuse_crashes, refuse_unfaithful
+from .report import ExportReport, weight_format
 from .texts import describe, held_out, probe_texts, random_texts
-from .verify import compare, onnx_file_logits
+from .verify import Verification, compare, onnx_file_logits
 
 
 def torch_names(model, graph: onnx.ModelProto) -> dict[str, str]:
@@ -61,10 +54,9 @@ def run_export(options: ExportOptions) -> Path:
     """
     options = resolved(options)
     check_out_dir(options.out)
-    if options.weights not in WEIGHTS:
-        raise ValueError(f"unknown weights {options.weights!r}; expected one of {', '.join(WEIGHTS)}")
+    fmt = weight_format(options.weights)
     block = options.int4_block_size
-    if options.weights == "int4" and block != INT4_AUTO_BLOCK and (block < 16 or block & (block - 1)):
+    if fmt.blocks and block != INT4_AUTO_BLOCK and (block < 16 or block & (block - 1)):
         raise ValueError(f"--int4-block-size {block} is not a power of two >= 16; try {min(INT4_BLOCK_SIZES)} or auto")
     problem_type = exportable_head(options.checkpoint)
     model = load_pretrained(options.checkpoint)
@@ -85,7 +77,8 @@ def run_export(options: ExportOptions) -> Path:
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
-        model_files, details = build_graph(options, model, encoder, texts, truth, work, steps)
+        report = ExportReport(fmt, parameters=sum(p.numel() for p in model.parameters()))
+        model_files = build_graph(options, model, encoder, texts, truth, work, steps, report)
         steps.set_postfix_str("bundle + end-to-end guard")
         fields = {
             "labels": labels,
@@ -94,17 +87,12 @@ def run_export(options: ExportOptions) -> Path:
             "max_length": options.max_length,
             "truncation": options.truncation,
             "pad_token_id": model.config.pad_token_id,
-            **details,
+            "onnx": {"inputs": list(INPUT_NAMES), "output": OUTPUT_NAME, "opset": fmt.opset},
         }
-        staging = stage_bundle(
-            options.out,
-            model_files,
-            tokenizer.to_str(),
-            interop_files(options.checkpoint, model, options.max_length),
-            fields,
-        )
+        interop = interop_files(options.checkpoint, model, options.max_length)
+        staging = stage_bundle(options.out, model_files, tokenizer.to_str(), interop, fields | report.sections(options))
         try:
-            guard_end_to_end(options, staging, texts, truth, problem_type)
+            guard_end_to_end(options, staging, texts, truth, problem_type, report)
             out = publish(staging, options.out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -114,10 +102,15 @@ def run_export(options: ExportOptions) -> Path:
 
 
 def guard_end_to_end(
-    options: ExportOptions, staging: Path, texts: list[str], truth: list[int] | None, problem_type: str
+    options: ExportOptions,
+    staging: Path,
+    texts: list[str],
+    truth: list[int] | None,
+    problem_type: str,
+    report: ExportReport,
 ) -> None:
-    """The staged bundle through the runtime vs transformers on the verify texts plus probes; refuses or records
-    the figures in the staged manifest."""
+    """The staged bundle through the runtime vs transformers on the verify texts plus probes; refuses, or records
+    the figures in the report and from it in the staged manifest."""
     probes = probe_texts(texts, options.max_length)
     reference = reference_outputs(
         options.checkpoint, probes + texts, options.max_length, options.truncation, problem_type
@@ -125,16 +118,24 @@ def guard_end_to_end(
     result = end_to_end(staging, probes + texts, reference, None if truth is None else [None] * len(probes) + truth)
     refuse_unfaithful(result, options.max_drop, options.batch_tolerance, describe(options.verify_data, len(texts)))
     refuse_crashes(staging, random_texts(load_tokenizer(options.checkpoint)))
+    report.end_to_end, report.end_to_end_data = result, f"{len(probes)} probes + {options.verify_data}"
     manifest = read_bundle(staging).manifest
-    manifest.metrics["end_to_end"] = {"data": f"{len(probes)} probes + {options.verify_data}", **result.to_dict()}
+    manifest.metrics = report.metrics(options)
     manifest.write(staging)
 
 
 def build_graph(
-    options: ExportOptions, model, encoder: TextEncoder, texts: list[str], truth, work: Path, steps: tqdm
-) -> tuple[dict[str, Path], dict]:
-    """export_fp32 -> optimize -> quantize + verify (fp32 vs int8 on the same ids) -> compacted final graph,
-    optimised for the device; returns {name in the bundle: file} and the manifest's details."""
+    options: ExportOptions,
+    model,
+    encoder: TextEncoder,
+    texts: list[str],
+    truth,
+    work: Path,
+    steps: tqdm,
+    report: ExportReport,
+) -> dict[str, Path]:
+    """export_fp32 -> optimize -> quantize + verify (fp32 vs quantized on the same ids) -> compacted final graph,
+    optimised for the device; returns {name in the bundle: file}; what each step measured goes in `report`."""
     pad_id = model.config.pad_token_id
     encoded = encoder.encode_batch(texts)
     steps.set_postfix_str("export_fp32")
@@ -145,7 +146,7 @@ def build_graph(
     )
     steps.update(1)
     steps.set_postfix_str("optimize")
-    merged = optimize(
+    report.merged_initializers = optimize(
         work / "fp32.onnx",
         work / "opt.onnx",
         model.config.num_attention_heads,
@@ -154,43 +155,31 @@ def build_graph(
     )
     # The graph rewrites must not change the function: checked again, also at another batch size and length.
     shapes = [random_feeds(model.config.vocab_size, 2, batch=1, length=5)]
-    fp32_error = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
+    report.fp32_vs_pytorch_max_abs = max(fp32_error, check_fp32(model, work / "opt.onnx", shapes + real))
     steps.update(1)
-    steps.set_postfix_str("quantize + verify" if options.weights == "int8" else "verify")
+    steps.set_postfix_str("quantize + verify" if report.fmt.quantized else "verify")
     fp32_logits = onnx_file_logits(work / "opt.onnx", encoded)
-    base = work / "opt.onnx"
-    if options.weights == "int4":
-        base = int4_ready(base, work / "opt-int4.onnx")
+    base = int4_ready(work / "opt.onnx", work / "opt-int4.onnx") if report.fmt.blocks else work / "opt.onnx"
     names = torch_names(model, onnx.load(str(base)))
-    if options.weights == "fp32":
-        quantized, result, kept = base, compare(fp32_logits, fp32_logits, truth), []
+    if report.fmt.quantized:
+        quantized, report.verify, kept = guarded_quantize(options, work, base, fp32_logits, encoded, truth, names)
     else:
-        quantized, result, kept = guarded_quantize(options, work, base, fp32_logits, encoded, truth, names)
-    report = _test_report(options, encoder, pad_id, work / "opt.onnx", quantized)
+        quantized, report.verify, kept = base, compare(fp32_logits, fp32_logits, truth), []
+    report.kept_wider = [names.get(k, k) for k in kept]
+    report.test = _test_split(options, encoder, work / "opt.onnx", quantized)
     steps.update(2)
     final = onnx.load(str(quantized))
-    check = coverage(final, allowed_fp32=set(kept) if options.weights == "int8" else set())
-    if options.weights == "int8":
-        refuse_uncovered(check, set(kept) | pattern_weights(onnx.load(str(base)), options.keep_fp32), names)
-    precisions = {names.get(k, k): v for k, v in weight_precisions(final).items()}
+    report.coverage = coverage(final, allowed_fp32=set(kept) if report.fmt.covered else set())
+    if report.fmt.covered:
+        allowed = set(kept) | pattern_weights(onnx.load(str(base)), options.keep_fp32)
+        refuse_uncovered(report.coverage, allowed, names)
+    report.weight_precisions = {names.get(k, k): v for k, v in weight_precisions(final).items()}
     compact_names(final)
     onnx.save(final, str(work / "final.onnx"))
     graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)
     files = {MODEL_FILE: graph, MODEL_DATA_FILE: graph.parent / MODEL_DATA_FILE}
-    details = _details(
-        options,
-        model,
-        result,
-        [names.get(k, k) for k in kept],
-        merged,
-        fp32_error,
-        check,
-        sum(path.stat().st_size for path in files.values()),
-    )
-    details["quantization"]["weights"] = precisions
-    if report is not None:
-        details["metrics"]["test"] = report
-    return files, details
+    report.model_bytes = sum(path.stat().st_size for path in files.values())
+    return files
 
 
 def pattern_weights(model: onnx.ModelProto, patterns: list[str]) -> set[str]:
@@ -250,64 +239,12 @@ def interop_files(checkpoint: Path, model, max_length: int) -> dict[str, str]:
     return files
 
 
-def _test_report(options: ExportOptions, encoder, pad_id, fp32_path: Path, int8_path: Path) -> dict | None:
-    """For review models: fp32 vs int8 on the TEST split, reported only (the guard decides on dev)."""
+def _test_split(options: ExportOptions, encoder, fp32_path: Path, quantized_path: Path) -> Verification | None:
+    """For review models: fp32 vs the quantized graph on the TEST split, reported only (the guard decides on dev)."""
     if options.verify_data != "reviews-dev":
         return None
     from albert_edge.data import load_reviews
 
     test = load_reviews(seed=options.split_seed).test
     encoded = encoder.encode_batch(test.texts)
-    result = compare(
-        onnx_file_logits(fp32_path, encoded),
-        onnx_file_logits(int8_path, encoded),
-        test.labels,
-    )
-    return {"data": "reviews-test", **result.to_dict()}
-
-
-QUANTIZATION_MODES = {
-    "int8": "dynamic-int8",
-    "int4": "block-int4 (MatMulNBits, GatherBlockQuantized)",
-    "fp32": "none (fp32)",
-}
-
-
-def _int4_details(options: ExportOptions) -> dict:
-    return {
-        "block_size": options.int4_block_size,
-        "embedding_block_size": INT4_EMBEDDING_BLOCK_SIZE,
-        "symmetric": options.int4_symmetric,
-        "accuracy_level": INT4_ACCURACY_LEVEL,
-    }
-
-
-def _details(options, model, result, kept, merged, fp32_error, check, size: int) -> dict:
-    params = sum(p.numel() for p in model.parameters())
-    return {
-        "metrics": {
-            "verify": {"data": options.verify_data, **result.to_dict()},
-            "fp32_vs_pytorch_max_abs": fp32_error,
-            "parameters": params,
-            "model_bytes": size,
-            "bytes_per_parameter": round(size / params, 4),
-        },
-        "quantization": {
-            "mode": QUANTIZATION_MODES[options.weights],
-            "per_channel": options.per_channel,
-            "embeddings_int8": options.quantize_embeddings,
-            "keep_fp32_patterns": options.keep_fp32,
-            "kept_fp32_by_guard": kept if options.weights == "int8" else [],
-            "kept_int8_by_guard": kept if options.weights == "int4" else [],
-            "max_drop_points": options.max_drop,
-            "duplicate_initializers_merged": merged,
-            "weight_matmuls": check.weight_matmuls,
-            "int8_weight_matmuls": check.int8_weight_matmuls,
-            **(_int4_details(options) if options.weights == "int4" else {}),
-        },
-        "export": {
-            "command": options.command,
-            "checkpoint": str(options.checkpoint),
-            "fuse_attention": options.fuse_attention,
-        },
-    }
+    return compare(onnx_file_logits(fp32_path, encoded), onnx_file_logits(quantized_path, encoded), test.labels)

@@ -1,4 +1,4 @@
-"""Step 4: fp32 vs int8 on held-out data: accuracy (with labels), agreement and max logit error."""
+"""Step 4: fp32 vs the quantized graph on held-out data: accuracy (with labels), agreement and max logit error."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ class Verification:
     agreement: float
     max_logit_error: float
     fp32_accuracy: float | None
-    int8_accuracy: float | None  # the quantized model's (INT8, or INT4 with --weights int4): the name is the format's
+    quantized_accuracy: float | None  # the quantized model's: INT8, or 4-bit blocks with --weights int4
 
     @property
     def drop_points(self) -> float:
         """Accuracy drop in points; without labels, the disagreement rate bounds it."""
-        if self.fp32_accuracy is not None and self.int8_accuracy is not None:
-            return 100.0 * (self.fp32_accuracy - self.int8_accuracy)
+        if self.fp32_accuracy is not None and self.quantized_accuracy is not None:
+            return 100.0 * (self.fp32_accuracy - self.quantized_accuracy)
         return 100.0 * (1.0 - self.agreement)
 
     def to_dict(self) -> dict:
@@ -38,13 +38,13 @@ def onnx_file_logits(model_path: Path, encoded: list[Encoded]) -> np.ndarray:
     return logits_alone(make_session(str(model_path), REFERENCE_OPTIONS), encoded)
 
 
-def compare(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: list[int] | None) -> Verification:
-    fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
+def compare(fp32_logits: np.ndarray, quantized_logits: np.ndarray, labels: list[int] | None) -> Verification:
+    fp32_pred, quantized_pred = fp32_logits.argmax(1), quantized_logits.argmax(1)
     truth = np.asarray(labels) if labels is not None else None
     return Verification(
         count=len(fp32_pred),
-        agreement=float(np.mean(fp32_pred == int8_pred)),
-        max_logit_error=float(np.abs(fp32_logits - int8_logits).max()),
+        agreement=float(np.mean(fp32_pred == quantized_pred)),
+        max_logit_error=float(np.abs(fp32_logits - quantized_logits).max()),
         fp32_accuracy=None if truth is None else float(np.mean(fp32_pred == truth)),
-        int8_accuracy=None if truth is None else float(np.mean(int8_pred == truth)),
+        quantized_accuracy=None if truth is None else float(np.mean(quantized_pred == truth)),
     )

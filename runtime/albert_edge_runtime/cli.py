@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_predict, _add_bench, _add_score, _add_serve):
+        add(sub)
+    return parser
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="classify texts given as arguments, in a file or piped (one per line)",
@@ -62,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="jsonl: one JSON object per text (default); table: label, score and text in columns",
     )
     _common(p)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="measure latency, throughput, load time, cold start and peak RSS here")
     _common(b)
     b.add_argument("--file", help="real texts to time, one per line (default: a few built-in reviews)")
@@ -78,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and print it beside it with the ratio",
     )
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "score",
         help="classify a file of any size into another, resumably (text lines, JSONL, CSV, TSV, Parquet)",
@@ -107,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--ray-workers", type=int, default=1, help="classifier actors on the cluster (default 1)")
     _common(c, default=None)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser(
         "serve", help="HTTP/JSON service: POST /v1/sentiment, GET /healthz, GET /v1/model (needs the [serve] extra)"
     )
@@ -126,13 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-wait-ms",
         type=float,
         default=0.0,
-        help="extra time to collect concurrent requests into one batch (default 0: batch what queued "
-        "while the model was busy)",
+        help="extra time to collect concurrent requests before the worker takes them (default 0: take what "
+        "queued while the model was busy; each text still runs alone)",
     )
     s.add_argument("--max-queue", type=int, default=256, help="queued requests before answering 503 (default 256)")
     s.add_argument("--max-texts", type=int, default=256, help="texts per request at most (default 256)")
     s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
-    return parser
 
 
 def display_width(text: str) -> int:
