@@ -34,14 +34,8 @@ from .record import TrainingRecord
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer
 
-# The committed default model's fine-tuning (models/default/training.json), which the defaults of TrainArgs are;
-# its encoder came from `albert-edge pretrain` (docs/model-card.md).
-RECIPES = {
-    "default": dict(
-        max_length=128, truncation="head+tail", seed=1, epochs=4, batch_size=32, lr=3e-4, weight_decay=0.01,
-        warmup_ratio=0.06, label_smoothing=0.1, patience=2, distill=0.5, teacher="char", dropout=0.1, threads=1,
-    ),
-}  # fmt: skip
+# The defaults of TrainArgs are the committed default model's fine-tuning (models/default/training.json; a test
+# holds them equal); its encoder came from `albert-edge pretrain` (docs/model-card.md).
 
 
 @dataclass(kw_only=True)
@@ -52,7 +46,6 @@ class TrainArgs(ModelArgs):
     test: str = arg("", "test file, same format: only checked for overlap and recorded for `albert-edge eval`")
     text_column: str = arg("text", "column (or JSON key) holding the text")
     label_column: str = arg("label", "column (or JSON key) holding the label; label names come from the data")
-    recipe: str = arg("default", "named recipe whose values are these defaults: default (the shipped model's)")
     resume: bool = arg(False, "continue the run in --out from its last finished epoch")
     max_length: int = arg(128, "tokens per text, [CLS] and [SEP] included; longer texts are truncated")
     seed: int = arg(1, "seed of initialisation, batch order and dropout")
@@ -97,8 +90,6 @@ class TrainArgs(ModelArgs):
             )
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; expected one of {', '.join(TEACHERS)}")
-        if self.recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {', '.join(RECIPES)}")
         if (self.dev or self.test) and not self.train:
             raise ValueError("--dev/--test come with --train: give your training file too")
         if self.train and not self.dev:
