@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 
 
 def _add_fields(p: argparse.ArgumentParser, args_class: type, out_help: str) -> None:
@@ -68,6 +69,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--text-column", default=None, help="column (or JSON key) of the text (default: text)")
     p.add_argument("--label-column", default=None, help="column (or JSON key) of the label (default: label)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where to compute: auto (CUDA when PyTorch sees a GPU), cpu or cuda (default: auto)",
+    )
 
 
 def add_training_parsers(sub: argparse._SubParsersAction) -> None:
@@ -89,15 +96,18 @@ def run(args: argparse.Namespace) -> int:
         from .pretrain import PretrainArgs, run_pretraining
 
         fields = {f.name for f in dataclasses.fields(PretrainArgs)}
-        print(json.dumps(run_pretraining(PretrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))))
+        summary = run_pretraining(PretrainArgs(**{k: v for k, v in vars(args).items() if k in fields}))
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary line, not one per process
+            print(json.dumps(summary))
     elif args.command == "eval":
         from .evaluate import evaluate
 
         given = args.text_column or args.label_column
         columns = (args.text_column or "text", args.label_column or "label") if given else None
         result = evaluate(
-            args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed, args.data, columns
-        )
+            args.checkpoint, args.split, args.max_length, args.truncation, args.split_seed, args.data, columns,
+            args.device,
+        )  # fmt: skip
         print(json.dumps(result, ensure_ascii=False))
     else:
         raise ValueError(f"unknown command {args.command!r}; expected train, pretrain or eval")

@@ -15,6 +15,7 @@ from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained, text_settings
 from .data import load_reviews
 from .datafiles import DataFileError, dedupe_labelled, read_labelled
+from .distributed import resolve_device
 from .model import AlbertForSequenceClassification
 from .record import DEFAULT_SPLIT_SEED, TrainingRecord
 from .tokenization import load_tokenizer
@@ -36,8 +37,9 @@ def pytorch_logits(
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     batches = bucketed_batches([len(x) for x in ids], batch_size, rng=None)
     bar = tqdm(total=len(texts), desc="eval", unit="text", disable=not progress, mininterval=2.0)
+    device = next(model.parameters()).device
     for batch, feeds in iterate(batches, ids, types, model.config.pad_token_id):
-        out[batch] = model(**feeds).numpy()
+        out[batch] = model(**{k: v.to(device) for k, v in feeds.items()}).float().cpu().numpy()
         bar.update(len(batch))
     bar.close()
     return out
@@ -114,13 +116,14 @@ def evaluate(
     split_seed: int | None = None,
     data: str | None = None,
     columns: tuple[str, str] | None = None,
+    device: str = "auto",
 ) -> dict:
     """Accuracy, macro-F1, log-loss, per-class precision/recall and the confusion matrix of a checkpoint folder."""
     if split not in ("train", "dev", "test"):
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
     trained_length, trained_truncation = text_settings(checkpoint)
     max_length, truncation = max_length or trained_length, truncation or trained_truncation
-    model = load_pretrained(checkpoint)
+    model = load_pretrained(checkpoint).to(resolve_device(device))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if split_seed is None:  # the split the model was trained on: another seed's test split holds training texts
         record = TrainingRecord.load(checkpoint)

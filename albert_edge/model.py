@@ -175,7 +175,7 @@ class AlbertPreTrainedModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         self.config.extra["architectures"] = [type(self).__name__]
         self.config.save(directory)
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in TIED_KEYS}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if k not in TIED_KEYS}
         save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
         return directory
 

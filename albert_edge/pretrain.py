@@ -3,13 +3,14 @@ and resumable (`albert-edge pretrain`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, pad_batch
 from .data import unlabelled_texts
+from .distributed import Placement, placed
 from .model import AlbertForPreTraining
 from .recipe import PRETRAIN_STATE, ModelArgs, arg, build_config, check_pretrained_shape, make_optimizer, special_ids
 
@@ -35,6 +37,7 @@ class PretrainArgs(ModelArgs):
     weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     news: bool = arg(True, "pretrain on the news corpus besides the training split's texts")
     limit: int = arg(0, "only this many training texts and no news; 0 = all (smoke tests)")
+    accumulate: int = arg(1, "micro-batches of --batch-size per optimizer step (a larger batch in the same memory)")
     continue_from: str = arg(
         "", "a shipped encoder folder (scripts/ship_encoder.py) to pretrain further, with a fresh optimizer"
     )
@@ -42,6 +45,8 @@ class PretrainArgs(ModelArgs):
     def __post_init__(self) -> None:
         if self.until_step < 0:
             raise ValueError(f"--until-step {self.until_step} is negative; give the step to stop at, or 0 for none")
+        if self.accumulate < 1:
+            raise ValueError(f"--accumulate {self.accumulate}: give 1 or more micro-batches per step")
 
 
 def sop_example(ids: list[int], rng: random.Random) -> tuple[list[int], list[int], int]:
@@ -91,105 +96,158 @@ def read_log(log_path: Path, start_step: int) -> list[dict]:
     return [entry for entry in json.loads(log_path.read_text()) if entry["step"] <= start_step]
 
 
-def mlm_sop_step(
-    model: AlbertForPreTraining,
-    optimizer: torch.optim.Optimizer,
-    feeds: dict[str, torch.Tensor],
-    frame: torch.Tensor,
-    mask_id: int,
-    vocab: int,
-    sop_labels: torch.Tensor,
-    lr: float,
-    gen: torch.Generator,
-) -> float:
-    """One optimizer step on a padded batch of sentence pairs: mask (feeds["input_ids"] is replaced by its masked
-    copy), forward both losses, clip, step. Returns the batch's loss."""
-    special = torch.isin(feeds["input_ids"], frame)
-    feeds["input_ids"], mlm_labels = mask_tokens(feeds["input_ids"], special, mask_id, vocab, gen)
-    for group in optimizer.param_groups:
+MASK_SEED_STRIDE = 1_000_003  # each process draws its own masks: seed + step + stride * rank
+
+
+@dataclass
+class PretrainRun:
+    """One pretraining loop's state: what it trains, on which texts, where, and how it saves (rank 0 only)."""
+
+    model: AlbertForPreTraining
+    optimizer: torch.optim.Optimizer
+    encoder: TextEncoder
+    texts: list[str]
+    out: Path
+    place: Placement = field(default_factory=Placement)
+    checkpoint: Callable[[int], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.model.to(self.place.device)
+        # DDP averages the gradients of the processes' slices of each batch; a world of one trains the model as is.
+        self.wrapped: torch.nn.Module = self.model
+        if self.place.world > 1:
+            ids = [self.place.device] if self.place.device.type == "cuda" else None
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.scaler = self.place.scaler()
+
+
+@dataclass
+class Schedule:
+    """How long and how: wall-clock minutes and/or a step bound, the batch, the learning rate's warm-up."""
+
+    minutes: float
+    seed: int
+    lr: float
+    batch_size: int = 64  # sentence pairs per micro-step, over all processes
+    accumulate: int = 1  # micro-steps per optimizer step
+    start_step: int = 0
+    until_step: int = 0  # 0: no step bound
+    warmup_from: int = 0  # where the optimizer started fresh
+    checkpoint_minutes: float = 10.0
+
+
+@dataclass
+class Masking:
+    frame: torch.Tensor  # special token ids, never masked
+    mask_id: int
+    vocab: int
+    gen: torch.Generator
+
+
+def mlm_sop_loss(run: PretrainRun, masking: Masking, pairs: list, rows: list[int], pad_id: int) -> torch.Tensor:
+    """The loss of one micro-batch (`rows` of `pairs`): mask, move to the device, forward both heads."""
+    feeds = pad_batch([pairs[i][0] for i in rows], [pairs[i][1] for i in rows], pad_id)
+    special = torch.isin(feeds["input_ids"], masking.frame)
+    masked = mask_tokens(feeds["input_ids"], special, masking.mask_id, masking.vocab, masking.gen)
+    feeds["input_ids"], mlm_labels = masked
+    feeds |= {"mlm_labels": mlm_labels, "sop_labels": torch.tensor([pairs[i][2] for i in rows])}
+    pin = run.place.device.type == "cuda"  # pinned pages copy to the GPU without a staging copy
+    feeds = {k: (v.pin_memory() if pin else v).to(run.place.device, non_blocking=True) for k, v in feeds.items()}
+    with run.place.autocast():
+        return run.wrapped(**feeds)
+
+
+def optimizer_step(run: PretrainRun, masking: Masking, pairs: list, micro: list[list[int]], lr: float) -> float:
+    """One optimizer step over `micro` micro-batches (gradients accumulated, synchronised once), clipped."""
+    for group in run.optimizer.param_groups:
         group["lr"] = lr
-    loss = model(**feeds, mlm_labels=mlm_labels, sop_labels=sop_labels)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    return loss.item()
+    run.optimizer.zero_grad(set_to_none=True)
+    pad_id, total = run.encoder.tokenizer.token_to_id("[PAD]"), 0.0
+    for i, rows in enumerate(micro):
+        last = i == len(micro) - 1
+        # Non-final micro-steps skip DDP's gradient all-reduce: gradients sync once per optimizer step.
+        sync = contextlib.nullcontext() if last or run.place.world == 1 else run.wrapped.no_sync()
+        with sync:
+            loss = mlm_sop_loss(run, masking, pairs, rows, pad_id) / len(micro)
+            (run.scaler.scale(loss) if run.scaler else loss).backward()
+        total += loss.item()
+    if run.scaler:
+        run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+    if run.scaler:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    return total
 
 
-def pretrain(
-    model: AlbertForPreTraining,
-    optimizer: torch.optim.Optimizer,
-    encoder: TextEncoder,
-    texts: list[str],
-    minutes: float,
-    seed: int,
-    out: Path,
-    start_step: int = 0,
-    batch_size: int = 64,
-    *,
-    lr: float,
-    checkpoint: Callable[[int], None] | None = None,
-    checkpoint_minutes: float = 10.0,
-    until_step: int = 0,
-    warmup_from: int = 0,
-) -> int:
-    """Train for `minutes` of wall clock from `start_step`, or until step `until_step` if that comes first (0: no
-    step bound); returns the step reached.
+def step_groups(pairs: list, schedule: Schedule, rng: random.Random, place: Placement) -> Iterator[list[list[int]]]:
+    """This process's micro-batches, `accumulate` per optimizer step. Every process draws the same batches (same
+    rng) and takes its slice; batches too small to give every process a row are skipped by all."""
+    drawn = bucketed_batches([len(p[0]) for p in pairs], schedule.batch_size, rng)
+    batches = [b for b in drawn if len(b) >= place.world]
+    for start in range(0, len(batches) - schedule.accumulate + 1, schedule.accumulate):
+        yield [b[place.rank :: place.world] for b in batches[start : start + schedule.accumulate]]
 
-    The learning rate warms up linearly over 500 steps from `warmup_from` (where the optimizer started fresh) and
-    then stays constant, so a run can stop and continue where it was (`albert-edge pretrain` calls
-    `checkpoint(step)` every `checkpoint_minutes` and at the end).
-    Masks and sentence-order cuts are drawn from `seed + start_step`: a continued run does not replay them.
+
+def pretrain(run: PretrainRun, schedule: Schedule) -> dict:
+    """Train for `schedule.minutes` of wall clock from its start step, or until its step bound if that comes first;
+    returns the step reached and the throughput.
+
+    The learning rate warms up linearly over 500 steps from `warmup_from` and then stays constant, so a run can stop
+    and continue where it was (`run.checkpoint(step)` every `checkpoint_minutes` and at the end). Sentence-order cuts
+    and batches come from `seed + start_step`, masks from that plus the process's rank: a continued run does not
+    replay them, and processes mask differently. Processes stop together (any one's clock ends the run for all).
     """
-    rng = random.Random(seed + start_step)
-    gen = torch.Generator().manual_seed(seed + start_step)
-    tok = encoder.tokenizer
-    mask_id, pad_id, vocab = tok.token_to_id("[MASK]"), tok.token_to_id("[PAD]"), tok.get_vocab_size()
-    frame = special_ids(encoder, pad_id)
-    log_path = out / "pretrain.json"
-    log = read_log(log_path, start_step)
+    rng = random.Random(schedule.seed + schedule.start_step)
+    gen = torch.Generator().manual_seed(schedule.seed + schedule.start_step + MASK_SEED_STRIDE * run.place.rank)
+    tok = run.encoder.tokenizer
+    frame = special_ids(run.encoder, tok.token_to_id("[PAD]"))
+    masking = Masking(frame, tok.token_to_id("[MASK]"), tok.get_vocab_size(), gen)
+    log_path = run.out / "pretrain.json"
+    log = read_log(log_path, schedule.start_step)
     now = time.perf_counter()
-    deadline, next_save, step = now + minutes * 60, now + checkpoint_minutes * 60, start_step
+    deadline, next_save, step = now + schedule.minutes * 60, now + schedule.checkpoint_minutes * 60, schedule.start_step
     recent: list[float] = []
-    bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", initial=step, mininterval=5.0)
-    model.train()
-
-    def done() -> bool:
-        return time.perf_counter() >= deadline or 0 < until_step <= step
-
-    while not done():
-        pairs = build_pairs(encoder, texts, rng)  # new SOP cuts every pass
-        for batch in bucketed_batches([len(p[0]) for p in pairs], batch_size, rng):
-            if done():
-                break
-            feeds = pad_batch([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], pad_id)
-            loss = mlm_sop_step(
-                model,
-                optimizer,
-                feeds,
-                frame,
-                mask_id,
-                vocab,
-                torch.tensor([pairs[i][2] for i in batch]),
-                lr * min(1.0, (step + 1 - warmup_from) / WARMUP_STEPS),
-                gen,
-            )
+    tokens = window_tokens = 0.0
+    window_start = started = time.perf_counter()
+    bar = tqdm(desc="pretrain (MLM+SOP)", unit="step", initial=step, mininterval=5.0, disable=not run.place.main)
+    run.model.train()
+    stop = 0 < schedule.until_step <= step or schedule.minutes <= 0
+    while not stop:
+        pairs = build_pairs(run.encoder, run.texts, rng)  # new SOP cuts every pass
+        for micro in step_groups(pairs, schedule, rng, run.place):
+            lr = schedule.lr * min(1.0, (step + 1 - schedule.warmup_from) / WARMUP_STEPS)
+            loss = optimizer_step(run, masking, pairs, micro, lr)
+            mine = sum(len(pairs[i][0]) for rows in micro for i in rows)
+            clock_says_stop = time.perf_counter() >= deadline
+            loss_sum, step_tokens, votes = run.place.sum([loss, float(mine), float(clock_says_stop)])
             step += 1
-            recent.append(loss)
+            tokens, window_tokens = tokens + step_tokens, window_tokens + step_tokens
+            recent.append(loss_sum / run.place.world)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}")
+            bar.set_postfix(loss=f"{recent[-1]:.3f}")
             if step % LOG_EVERY == 0:
-                log.append({"step": step, "loss": sum(recent) / len(recent)})
-                log_path.write_text(json.dumps(log) + "\n")
+                speed = window_tokens / (time.perf_counter() - window_start)
+                log.append({"step": step, "loss": sum(recent) / len(recent), "tokens_per_s": round(speed)})
+                if run.place.main:
+                    log_path.write_text(json.dumps(log) + "\n")
                 recent.clear()
-            if checkpoint is not None and time.perf_counter() >= next_save:
-                checkpoint(step)
-                next_save = time.perf_counter() + checkpoint_minutes * 60
+                window_tokens, window_start = 0.0, time.perf_counter()
+            if run.checkpoint is not None and time.perf_counter() >= next_save:
+                run.checkpoint(step)
+                next_save = time.perf_counter() + schedule.checkpoint_minutes * 60
+            stop = votes > 0 or 0 < schedule.until_step <= step
+            if stop:
+                break
     bar.close()
-    log_path.write_text(json.dumps(log) + "\n")
-    if checkpoint is not None:
-        checkpoint(step)
-    return step
+    if run.place.main:
+        log_path.write_text(json.dumps(log) + "\n")
+    if run.checkpoint is not None:
+        run.checkpoint(step)
+    seconds = time.perf_counter() - started
+    return {"step": step, "tokens_per_s": round(tokens / seconds) if seconds > 0 else 0, "seconds": seconds}
 
 
 def load_pretraining(folder: Path, args: ModelArgs) -> tuple[Tokenizer, AlbertForPreTraining]:
@@ -208,7 +266,9 @@ def _checked_pretraining_model(folder: Path, args: ModelArgs) -> tuple[Tokenizer
     return load_tokenizer(folder), model
 
 
-def continued_encoder(folder: Path, out: Path, args: PretrainArgs) -> tuple[Tokenizer, AlbertForPreTraining, dict]:
+def continued_encoder(
+    folder: Path, out: Path, args: PretrainArgs, writer: bool = True
+) -> tuple[Tokenizer, AlbertForPreTraining, dict]:
     """A shipped encoder as the start of this run: its weights, tokenizer and loss log, its step count carried on;
     the optimizer starts fresh (the shipped folder has no optimizer state) and warms up again."""
     info_path = folder / "encoder.json"
@@ -218,9 +278,10 @@ def continued_encoder(folder: Path, out: Path, args: PretrainArgs) -> tuple[Toke
         )
     info = json.loads(info_path.read_text(encoding="utf-8"))
     tokenizer, model = _checked_pretraining_model(folder, args)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "pretrain.json"):
-        shutil.copyfile(folder / name, out / name)
+    if writer:  # rank 0 of a multi-process run
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("tokenizer.json", "tokenizer_config.json", "pretrain.json"):
+            shutil.copyfile(folder / name, out / name)
     state = {"step": info["step"], "seconds": info["hours"] * 3600, "warmup_from": info["step"]}
     return tokenizer, model, state
 
@@ -234,63 +295,64 @@ def pretraining_texts(args: PretrainArgs) -> list[str]:
 
 
 def run_pretraining(args: PretrainArgs) -> dict:
-    """`albert-edge pretrain`: start in an empty `out`, or continue the run already there."""
+    """`albert-edge pretrain`: start in an empty `out`, or continue the run already there. Under `torchrun` every
+    process loads the same checkpoint and trains a slice of each batch; rank 0 alone writes."""
+    with placed(args.device) as place:
+        return _pretrain_in(args, place)
+
+
+def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     from .tokenization import build_chinese_wordpiece, save_tokenizer
 
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # the same initial weights in every process
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
     texts = pretraining_texts(args)
     if (out / PRETRAIN_STATE).is_file():
         tokenizer, model = load_pretraining(out, args)
-        state = torch.load(out / PRETRAIN_STATE, weights_only=True)
-    elif out.exists() and any(out.iterdir()):
+        state = torch.load(out / PRETRAIN_STATE, weights_only=True, map_location="cpu")
+    elif out.exists() and any(out.iterdir()) and place.main:
         raise FileExistsError(f"{out} has files but no {PRETRAIN_STATE}; choose an empty or new folder")
     elif args.continue_from:
-        tokenizer, model, state = continued_encoder(Path(args.continue_from), out, args)
+        tokenizer, model, state = continued_encoder(Path(args.continue_from), out, args, place.main)
     else:
-        tokenizer = build_chinese_wordpiece(texts, vocab_size=args.vocab_size, cjk=args.cjk)
-        save_tokenizer(tokenizer, out)
+        tokenizer = build_chinese_wordpiece(texts, vocab_size=args.vocab_size, cjk=args.cjk)  # the same everywhere
+        if place.main:
+            save_tokenizer(tokenizer, out)
         model = AlbertForPreTraining(build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")))
         state = {"step": 0, "seconds": 0.0}
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    run = PretrainRun(model, optimizer, TextEncoder(tokenizer, args.max_length, args.truncation), texts, out, place)
     if "optimizer" in state:
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(state["optimizer"])  # after the model moved to its device: the state follows it
     started = time.perf_counter()
-
-    def checkpoint(step: int) -> None:
-        # Written aside, then moved in file by file (os.replace is atomic): a run stopped mid-write (a session
-        # ends wherever it is) leaves the previous checkpoint's files whole, never a truncated one.
-        staging = out / ".checkpoint"
-        model.save_pretrained(staging)
-        seconds = state["seconds"] + time.perf_counter() - started
-        torch.save(
-            {
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "seconds": seconds,
-                "warmup_from": state.get("warmup_from", 0),
-                "args": asdict(args),
-            },
-            staging / PRETRAIN_STATE,
-        )
-        for name in ("config.json", "model.safetensors", PRETRAIN_STATE):
-            os.replace(staging / name, out / name)
-
-    step = pretrain(
-        model,
-        optimizer,
-        TextEncoder(tokenizer, args.max_length, args.truncation),
-        texts,
-        args.minutes,
-        args.seed,
-        out,
-        start_step=state["step"],
-        batch_size=args.batch_size,
-        lr=args.lr,
-        checkpoint=checkpoint,
+    if place.main:
+        run.checkpoint = lambda step: save_checkpoint(run, args, state, step, time.perf_counter() - started)
+    schedule = Schedule(
+        minutes=args.minutes, seed=args.seed, lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
+        start_step=state["step"], until_step=args.until_step, warmup_from=state.get("warmup_from", 0),
         checkpoint_minutes=args.checkpoint_minutes,
-        until_step=args.until_step,
-        warmup_from=state.get("warmup_from", 0),
+    )  # fmt: skip
+    done = pretrain(run, schedule)
+    seconds = state["seconds"] + time.perf_counter() - started
+    return {"out": str(out), "step": done["step"], "seconds": seconds, "tokens_per_s": done["tokens_per_s"],
+            "device": str(place.device), "world_size": place.world}  # fmt: skip
+
+
+def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, step: int, seconds_here: float) -> None:
+    """Written aside, then moved in file by file (os.replace is atomic): a run stopped mid-write (a session ends
+    wherever it is) leaves the previous checkpoint's files whole, never a truncated one."""
+    staging = run.out / ".checkpoint"
+    run.model.save_pretrained(staging)
+    torch.save(
+        {
+            "optimizer": run.optimizer.state_dict(),
+            "step": step,
+            "seconds": state["seconds"] + seconds_here,
+            "warmup_from": state.get("warmup_from", 0),
+            "args": asdict(args),
+        },
+        staging / PRETRAIN_STATE,
     )
-    return {"out": str(out), "step": step, "seconds": state["seconds"] + time.perf_counter() - started}
+    for name in ("config.json", "model.safetensors", PRETRAIN_STATE):
+        os.replace(staging / name, run.out / name)

@@ -45,6 +45,7 @@ class ModelArgs:
     intermediate_size: int = arg(1248, "feed-forward width")
     dropout: float = arg(0.1, "dropout of hidden states, attention and the classifier")
     threads: int = arg(0, "PyTorch threads; 0 = all cores")
+    device: str = arg("auto", "where to compute: auto (CUDA when PyTorch sees a GPU), cpu or cuda")
 
 
 def check_pretrained_shape(config: AlbertConfig, args: ModelArgs, folder: Path) -> None:

@@ -25,10 +25,11 @@ from .batching import bucketed_batches, iterate
 from .config import AlbertConfig
 from .data import LABELS, load_reviews, unlabelled_texts
 from .datafiles import LabelledData, prepare, read_labelled
+from .distributed import Placement, autocast_on, resolve_device
 from .encoders import classifier_config, load_encoder, start_from
 from .evaluate import classification_metrics, pytorch_logits
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
-from .pretrain import PretrainArgs, pretrain
+from .pretrain import PretrainArgs, PretrainRun, Schedule, pretrain
 from .recipe import ModelArgs, arg, build_config, make_optimizer, special_ids
 from .record import TrainingRecord
 from .teacher import TEACHERS
@@ -149,11 +150,13 @@ def training_set(texts: list[str], labels: list[int], args: TrainArgs) -> Traini
 
 def batch_loss(logits: torch.Tensor, data: TrainingSet, batch: list[int], args: TrainArgs) -> torch.Tensor:
     # (B,) per-text losses, so augmented spans can learn from the teacher alone
-    hard = F.cross_entropy(logits, data.labels[batch], label_smoothing=args.label_smoothing, reduction="none")
+    logits, device = logits.float(), logits.device
+    labels = data.labels[batch].to(device)
+    hard = F.cross_entropy(logits, labels, label_smoothing=args.label_smoothing, reduction="none")
     if data.soft is None:
         return hard.mean()
-    soft = -(data.soft[batch] * F.log_softmax(logits, dim=-1)).sum(-1)  # cross-entropy to the teacher's probs
-    return (data.hard_weight[batch] * hard + data.soft_weight[batch] * soft).mean()
+    soft = -(data.soft[batch].to(device) * F.log_softmax(logits, dim=-1)).sum(-1)  # to the teacher's probs
+    return (data.hard_weight[batch].to(device) * hard + data.soft_weight[batch].to(device) * soft).mean()
 
 
 def token_dropper(encoder: TextEncoder, pad_id: int, p: float, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -193,10 +196,13 @@ def train_epoch(
         desc=f"epoch {epoch}",
         mininterval=2.0,
     )
+    device = next(model.parameters()).device
     for batch, feeds in bar:
         if corrupt is not None:
             feeds["input_ids"] = corrupt(feeds["input_ids"])
-        loss = batch_loss(model(**feeds), data, batch, args)
+        with autocast_on(device):
+            logits = model(**{k: v.to(device, non_blocking=True) for k, v in feeds.items()})
+        loss = batch_loss(logits, data, batch, args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -207,7 +213,7 @@ def train_epoch(
         losses.append(loss.item())
         seen += len(batch)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", texts_per_s=f"{seen / (time.perf_counter() - start):.0f}")
-    return float(np.mean(losses))
+    return float(np.mean(losses)), seen / (time.perf_counter() - start)
 
 
 def dropped_summary(report: dict) -> str:
@@ -287,15 +293,14 @@ def pretrain_inline(model, encoder: TextEncoder, unlabelled: list[str], args: Tr
     pretrainer = AlbertForPreTraining(model.config)
     lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
     optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
-    pretrain(
-        pretrainer, optimizer, encoder, unlabelled, minutes=args.pretrain_minutes, seed=args.seed, out=out, lr=lr,
-        until_step=args.pretrain_steps,
-    )  # fmt: skip
-    model.albert.load_state_dict(pretrainer.albert.state_dict())
+    run = PretrainRun(pretrainer, optimizer, encoder, unlabelled, out, Placement(resolve_device(args.device)))
+    pretrain(run, Schedule(args.pretrain_minutes, args.seed, lr, until_step=args.pretrain_steps))
+    model.albert.load_state_dict({k: v.cpu() for k, v in pretrainer.albert.state_dict().items()})
 
 
 def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: Path) -> dict:
     """The epochs: train, score dev, keep the best; a state file after each epoch makes the run resumable."""
+    model.to(resolve_device(args.device))
     rng = random.Random(args.seed)
     examples = training_set(data.train.texts, data.train.labels, args)
     encoded = encoder.encode_batch(examples.texts)
@@ -314,9 +319,20 @@ def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: P
     for epoch in range(run["epoch"] + 1, args.epochs + 1):
         if run["stale"] >= args.patience:
             break
-        loss = train_epoch(model, optimizer, scheduler, encoded, examples, args, rng, epoch, ema, corrupt)
+        loss, speed = train_epoch(model, optimizer, scheduler, encoded, examples, args, rng, epoch, ema, corrupt)
         dev = classification_metrics(data.dev.labels, pytorch_logits(scored, encoder, data.dev.texts).argmax(1))
-        run["history"].append({"epoch": epoch, "train_loss": loss, "dev": dev, "seconds": time.perf_counter() - start})
+        seconds = time.perf_counter() - start
+        device = str(next(model.parameters()).device)
+        run["history"].append(
+            {
+                "epoch": epoch,
+                "train_loss": loss,
+                "dev": dev,
+                "seconds": seconds,
+                "texts_per_s": round(speed),
+                "device": device,
+            }
+        )
         print(json.dumps(run["history"][-1]))
         improved = dev["accuracy"] > run["best"]
         run.update(epoch=epoch, seconds=time.perf_counter() - start, best=max(run["best"], dev["accuracy"]))
