@@ -20,8 +20,8 @@ TINY = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers
 def pretrain(out, processes: int, until_step: int, *extra: str) -> subprocess.CompletedProcess:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-    command = [*launcher, "-m", "albert_edge", "pretrain", "--out", str(out), *flags, "--limit", "200",
-               "--batch-size", "16", "--until-step", str(until_step), "--device", "cpu", "--threads", "1", *extra]  # fmt: skip
+    run = ["--limit", "200", "--batch-size", "16", "--until-step", str(until_step), "--device", "cpu", "--threads", "1"]
+    command = [*launcher, "-m", "albert_edge", "pretrain", "--out", str(out), *flags, *run, *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
