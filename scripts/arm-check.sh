@@ -143,7 +143,7 @@ for cpu in cortex-a72 cortex-a76; do
   run_in sh -c 'cd /work && python -m pytest -q -p no:cacheprovider device' || status=1
   run_in albert-edge-run predict --format table "我非常喜欢这个产品，它让我感到非常满意" "质量太差了" || status=1
   # with the 4-bit bundle beside it, as a Pi user compares them (qemu's timings mean nothing: the path must work)
-  run_in albert-edge-run bench --iterations 3 --warmup 1 --lengths 32 --batch-sizes 1 \
+  run_in albert-edge-run bench --iterations 3 --warmup 1 --lengths 32 \
     --against /work/bundles/default-int4 --json /work/bench-$cpu.json >/dev/null || status=1
   # Which INT8 GEMM kernels onnxruntime picked here: qemu logs every instruction it translates.
   run_in env QEMU_LOG=in_asm QEMU_LOG_FILENAME=/work/in_asm.log python -c \

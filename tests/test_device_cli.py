@@ -70,22 +70,22 @@ def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp
         "2",
         "--warmup",
         "1",
-        "--batch-sizes",
-        "1,32",
+        "--parallel",
+        "2",
         "--json",
         tmp_path / "r.json",
     )  # default lengths go to 128; this bundle stops at 64
     assert done.returncode == 0, done.stderr
-    assert "p50 ms" in done.stdout and "batch 32" in done.stdout and "timed at 64" in done.stdout
+    assert "p50 ms" in done.stdout and "parallel 2" in done.stdout and "timed at 64" in done.stdout
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report["latency_by_length"]) == {"16", "32", "64"} and report["lengths_clamped"] == [128]
-    assert report["throughput_texts"] >= 4 * 32  # "batch 32" really ran batches of 32
+    assert report["parallel"] == 2 and report["throughput_texts_per_s"] > 0
 
 
 def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported, tmp_path):
     from albert_edge_runtime.classifier import default_bundle_path
 
-    args = ["bench", "--bundle", exported[1], "--iterations", "3", "--warmup", "1", "--batch-sizes", "1"]
+    args = ["bench", "--bundle", exported[1], "--iterations", "3", "--warmup", "1"]
     relative = os.path.relpath(default_bundle_path())  # the cold-start probe runs in another directory
     done = run(*args, "--lengths", "16,128", "--against", relative, "--json", tmp_path / "r.json")
     assert done.returncode == 0, done.stderr
