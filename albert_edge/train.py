@@ -23,7 +23,7 @@ from albert_edge_runtime.encoding import TextEncoder
 
 from .batching import bucketed_batches, iterate
 from .config import AlbertConfig
-from .data import LABELS, load_reviews, unlabelled_texts
+from .data import unlabelled_texts
 from .datafiles import LabelledData, prepare, read_labelled
 from .distributed import Placement, autocast_on, resolve_device
 from .encoders import classifier_config, load_encoder, start_from
@@ -32,6 +32,7 @@ from .model import AlbertForPreTraining, AlbertForSequenceClassification
 from .pretrain import PretrainArgs, PretrainRun, Schedule, pretrain
 from .recipe import ModelArgs, arg, build_config, make_optimizer, special_ids
 from .record import TrainingRecord
+from .sources import builtin_data
 from .teacher import TEACHERS
 from .tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer
 
@@ -228,7 +229,8 @@ def dropped_summary(report: dict) -> str:
 
 
 def training_data(args: TrainArgs) -> LabelledData:
-    """The user's files (--train/--dev/--test), or the built-in reviews; cut to --limit for smoke tests."""
+    """The user's files (--train/--dev/--test), or the built-in reviews (--reviews); cut to --limit for smoke
+    tests."""
     if args.train:
         files = [
             read_labelled(f, args.text_column, args.label_column) if f else None
@@ -237,10 +239,7 @@ def training_data(args: TrainArgs) -> LabelledData:
         data = prepare(*files)
         print(dropped_summary(data.report), file=sys.stderr)
     else:
-        reviews = load_reviews(seed=args.split_seed)
-        data = LabelledData(
-            [LABELS[i] for i in sorted(LABELS)], reviews.train, reviews.dev, reviews.test, reviews.manifest
-        )
+        data = builtin_data(args.reviews, args.split_seed)
     if args.limit:
         for split in (data.train, data.dev):
             split.texts, split.labels = split.texts[: args.limit], split.labels[: args.limit]

