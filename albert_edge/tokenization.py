@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CJK_MODES = ("char", "words")
+CLASS_METACHARS = set("\\]^-[&")  # escaped inside a character class: the same meaning in Oniguruma and Python re
 
 
 def _bert_post_processor(vocab: dict[str, int]) -> processors.TemplateProcessing:
@@ -36,7 +38,10 @@ def build_chinese_wordpiece(
     tokenizer.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=(cjk == "char"), strip_accents=None, lowercase=True
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # Symbols and emoji are words of their own while the vocabulary is learnt, so none is learnt glued to text.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Split(Regex(r"\p{S}"), behavior="isolated")]
+    )
     tokenizer.decoder = decoders.WordPiece(prefix="##")
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
@@ -48,7 +53,40 @@ def build_chinese_wordpiece(
     tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.model = _canonical_wordpiece(tokenizer.get_vocab(), len(SPECIAL_TOKENS))
     tokenizer.post_processor = _bert_post_processor(tokenizer.get_vocab())
+    return with_character_fallback(tokenizer)
+
+
+def with_character_fallback(tokenizer: Tokenizer) -> Tokenizer:
+    """The same WordPiece, where no character sinks the run of text it is glued to (WordPiece gives up on a whole
+    word, turning it into one `[UNK]`, when one position has no piece):
+
+    - a character the vocabulary has no piece for at all (an emoji or rare character it never learnt) is dropped:
+      as `[UNK]` it would say nothing but "something unknown here", and models learn it as noise;
+    - a symbol, or a character that cannot continue a word (no `##c` piece), becomes a word of its own.
+
+    Done inside `tokenizers` (Split pre-tokenizers after BertPreTokenizer, on classes of the characters the
+    vocabulary knows), so transformers loads it as is and the reference sees the same tokens. Text with no
+    symbol and no character lacking a `##` piece tokenizes exactly as before."""
+    vocab = tokenizer.get_vocab()
+    prefix = "##"
+    specials = {t.content for t in tokenizer.get_added_tokens_decoder().values()}  # [CLS] is no piece of text
+    in_some_piece = {c for t in vocab if t not in specials for c in t.removeprefix(prefix)}
+    continuing = {t[len(prefix) :] for t in vocab if t.startswith(prefix) and len(t) == len(prefix) + 1}
+    continuing = {c for c in continuing if not unicodedata.category(c).startswith("S")}
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.BertPreTokenizer(),
+            pre_tokenizers.Split(Regex(_not_in(in_some_piece)), behavior="removed"),
+            pre_tokenizers.Split(Regex(_not_in(continuing)), behavior="isolated"),
+        ]
+    )
     return tokenizer
+
+
+def _not_in(chars: set[str]) -> str:
+    """A negated character class that Oniguruma and Python's re read alike; a space (which BertPreTokenizer has
+    already taken) keeps it from being empty."""
+    return "[^" + "".join("\\" + c if c in CLASS_METACHARS else c for c in sorted(chars | {" "})) + "]"
 
 
 def _canonical_wordpiece(vocab: dict[str, int], specials: int) -> models.WordPiece:

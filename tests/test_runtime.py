@@ -222,6 +222,23 @@ def test_default_bundle_beats_chance_on_real_reviews():
     assert accuracy > 0.75 and abs(accuracy - manifest_acc) < 0.06
 
 
+@pytest.mark.parametrize("symbol", ["👍", "😡", "♥"])
+def test_a_glued_emoji_costs_the_default_model_at_most_0_3_points(symbol):
+    """Without the tokenizer's character fallback an emoji glued to a review made the whole clause [UNK]."""
+    import numpy as np
+
+    from albert_edge.data import load_reviews
+
+    test = load_reviews().test
+    clf = SentimentClassifier.load()
+
+    def accuracy(texts: list[str]) -> float:
+        return float(np.mean([clf.labels.index(p.label) == y for p, y in zip(clf.predict(texts), test.labels)]))
+
+    cost = 100 * (accuracy(test.texts) - accuracy([t + symbol for t in test.texts]))
+    assert cost <= 0.3, f"{symbol} glued to every review costs {cost:.2f} points"
+
+
 def test_default_bundle_predictions_equal_the_export_verify_step_on_the_test_split():
     """The export measures int8 results with the runtime's own session options, one text per run, so predict
     reproduces them exactly."""

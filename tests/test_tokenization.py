@@ -1,11 +1,18 @@
 import random
 import re
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from albert_edge.tokenization import build_chinese_wordpiece, load_tokenizer, save_tokenizer, write_vocab_txt
+from albert_edge.tokenization import (
+    build_chinese_wordpiece,
+    load_tokenizer,
+    save_tokenizer,
+    with_character_fallback,
+    write_vocab_txt,
+)
 from albert_edge_runtime.encoding import TextEncoder
 
 CORPUS = [
@@ -49,6 +56,14 @@ def mixed_strings(n: int = 200) -> list[str]:
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(n)]
 
 
+def bert_pre_tokenizer_only(tokenizer):
+    """The tokenizer without `with_character_fallback`'s Splits: BERT's own conventions, to compare with BERT."""
+    from tokenizers import pre_tokenizers
+
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer
+
+
 def test_char_wordpiece_matches_bert_tokenizer_fast(tmp_path):
     from transformers import BertTokenizerFast
 
@@ -57,7 +72,7 @@ def test_char_wordpiece_matches_bert_tokenizer_fast(tmp_path):
     reference = BertTokenizerFast(
         vocab_file=str(tmp_path / "vocab.txt"), do_lower_case=True, tokenize_chinese_chars=True
     )
-    save_tokenizer(ours, tmp_path)
+    save_tokenizer(bert_pre_tokenizer_only(ours), tmp_path)
     reloaded = load_tokenizer(tmp_path)
     texts = mixed_strings()
     assert [e.ids for e in reloaded.encode_batch(texts)] == reference(texts)["input_ids"]
@@ -66,9 +81,11 @@ def test_char_wordpiece_matches_bert_tokenizer_fast(tmp_path):
 def test_vocab_txt_folder_converts_to_the_same_ids(tmp_path):
     ours = build_chinese_wordpiece(CORPUS, vocab_size=300, min_frequency=1, cjk="char")
     write_vocab_txt(ours, tmp_path)
-    converted = load_tokenizer(tmp_path)  # no tokenizer.json yet: built from vocab.txt
+    converted = load_tokenizer(tmp_path)  # no tokenizer.json yet: built from vocab.txt, BERT's conventions
     texts = mixed_strings()
-    assert [e.ids for e in converted.encode_batch(texts)] == [e.ids for e in ours.encode_batch(texts)]
+    assert [e.ids for e in converted.encode_batch(texts)] == [
+        e.ids for e in bert_pre_tokenizer_only(ours).encode_batch(texts)
+    ]
 
 
 def test_words_mode_learns_multi_character_pieces():
@@ -208,3 +225,48 @@ def test_runs_of_blanks_keep_the_tokens_the_whole_text_has(long_text_tokenizers,
     encoder = TextEncoder(long_text_tokenizers[kind], 128, "head+tail")
     encoded = encoder.encode(text)
     assert encoded.input_ids == uncut(encoder, text) and encoded.truncated
+
+
+@pytest.mark.parametrize("cjk", ["words", "char"])
+def test_symbols_and_unknown_characters_never_sink_the_words_beside_them(tmp_path, cjk):
+    texts = ["这个产品很好👍", "质量不错👍", "太差了😡", "很好", "质量太差了", "不错♥"] * 20
+    tokenizer = build_chinese_wordpiece(texts, vocab_size=200, min_frequency=1, cjk=cjk)
+    vocab = tokenizer.get_vocab()
+    assert "👍" in vocab and "##👍" not in vocab  # learnt as a word of its own, never glued
+    save_tokenizer(tokenizer, tmp_path)
+    reference = load_tokenizer(tmp_path)  # transformers' own reading of the saved folder
+    for text, unknown in [("质量不错👍", ""), ("质量不错🙂", "🙂"), ("质量不错䶮很好", "䶮"), ("很好♥♥", "")]:
+        tokens = reference.encode(text, add_special_tokens=False).tokens  # a character no piece has is dropped
+        assert "[UNK]" not in tokens and "".join(t.removeprefix("##") for t in tokens) == text.replace(unknown, ""), (
+            tokens
+        )
+    assert reference.encode("很好♥", add_special_tokens=False).tokens[-1] == "♥"  # a known symbol is a word of its own
+
+
+def test_the_fallback_keeps_every_known_text_as_it_was():
+    from tokenizers import Tokenizer
+
+    from albert_edge.data import load_reviews
+
+    texts = load_reviews().test.texts
+    plain = build_chinese_wordpiece(texts, vocab_size=3000, min_frequency=1, cjk="words")
+    plain_json = plain.to_str()
+    spec = __import__("json").loads(plain_json)
+    spec["pre_tokenizer"] = {"type": "BertPreTokenizer"}
+    before = Tokenizer.from_str(__import__("json").dumps(spec))
+    after = with_character_fallback(Tokenizer.from_str(plain_json))
+    vocab = before.get_vocab()
+    continuing = {t[2:] for t in vocab if t.startswith("##")}
+    unk = vocab["[UNK]"]
+
+    def plain(c: str) -> bool:  # split off by BertPreTokenizer anyway, or a non-symbol that can continue a word
+        kind = unicodedata.category(c)
+        return c.isspace() or kind.startswith("P") or (c in continuing and not kind.startswith("S"))
+
+    known = [t for t in texts if all(map(plain, t)) and unk not in before.encode(t).ids]
+    assert len(known) > 500
+    assert [before.encode(t).ids for t in known] == [after.encode(t).ids for t in known]
+    assert (
+        after.encode("很好" * 3 + "😀").ids == after.encode("很好" * 3).ids and unk not in after.encode("很好" * 3).ids
+    )
+    assert before.encode("很好" * 3 + "😀").ids == [2, unk, 3]  # without the fallback: the whole run is lost

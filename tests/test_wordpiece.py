@@ -144,3 +144,38 @@ def test_without_the_library_a_unigram_bundle_says_which_extra(monkeypatch):
     with pytest.raises(TokenizerUnavailable, match="pip install 'albert-edge-runtime\\[tokenizers\\]'"):
         load_tokenizer_json(unigram)
     assert isinstance(load_tokenizer_json(DEFAULT_JSON), WordPieceTokenizer)
+
+
+def plain_bert_pre_tokenizer(spec_json: str) -> str:
+    """The default tokenizer.json as bundles made before the character fallback carry it."""
+    spec = json.loads(spec_json)
+    spec["pre_tokenizer"] = {"type": "BertPreTokenizer"}
+    return json.dumps(spec)
+
+
+def test_bundles_without_the_character_fallback_keep_parity():
+    assert json.loads(DEFAULT_JSON)["pre_tokenizer"]["type"] == "Sequence"  # the shipped one has the fallback
+    library, ours = both(plain_bert_pre_tokenizer(DEFAULT_JSON))
+    texts = ["这个产品很好😀", "质量不错👍", "很好♥", "a]b^c-d[e&f\\g", *map(chr, range(0x1F600, 0x1F650))]
+    assert [library.encode(t).ids for t in texts] == [ours.encode(t).ids for t in texts]
+    assert ours.encode("质量不错👍").ids == [2, 1, 3]  # without the fallback the glued emoji sinks the whole run
+
+
+@pytest.mark.parametrize(
+    "pattern, why",
+    [
+        (r"\p{S}", "a property: Oniguruma's, not Python's"),
+        (r"[\p{S}]", "an escaped letter"),
+        ("[a-z]|x", "two"),
+        ("[[a]]", "a nested class"),
+        ("[a&&b]", "an intersection"),
+    ],
+)
+def test_other_split_patterns_are_left_to_the_library(pattern, why):
+    spec = json.loads(DEFAULT_JSON)
+    spec["pre_tokenizer"]["pretokenizers"][1]["pattern"] = {"Regex": pattern}
+    with pytest.raises(
+        Unsupported, match="a pre-tokenizer Split other than one removing or isolating a character class"
+    ):
+        WordPieceTokenizer.from_json(json.dumps(spec))
+    assert isinstance(load_tokenizer_json(json.dumps(spec)), Tokenizer), why

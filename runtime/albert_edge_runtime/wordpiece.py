@@ -96,6 +96,7 @@ class WordPieceTokenizer:
         # Leftmost-longest over the added tokens, as the library's Aho-Corasick matcher.
         self.added_re = re.compile("|".join(map(re.escape, sorted(added, key=len, reverse=True)))) if added else None
         self.template = template  # ("A", type_id, 0) marks the text; (token, type_id, id) a special token
+        self.splits: list[re.Pattern[str]] = []  # Split pre-tokenizers after BertPreTokenizer
 
     @classmethod
     def from_json(cls, text: str) -> WordPieceTokenizer:
@@ -103,10 +104,7 @@ class WordPieceTokenizer:
         model = spec.get("model") or {}
         if model.get("type") != "WordPiece":
             raise Unsupported(f"the model is {model.get('type')!r}, not WordPiece")
-        pre = spec.get("pre_tokenizer") or {}
-        if pre.get("type") != "BertPreTokenizer":
-            raise Unsupported(f"the pre-tokenizer is {pre.get('type')!r}, not BertPreTokenizer")
-        return cls(
+        tokenizer = cls(
             model["vocab"],
             model["unk_token"],
             model.get("continuing_subword_prefix", "##"),
@@ -115,6 +113,8 @@ class WordPieceTokenizer:
             _added_tokens(spec.get("added_tokens") or []),
             _template(spec.get("post_processor")),
         )
+        tokenizer.splits = _splits(spec.get("pre_tokenizer") or {})
+        return tokenizer
 
     def get_vocab_size(self) -> int:
         return len(self.vocab)
@@ -126,7 +126,7 @@ class WordPieceTokenizer:
                 ids.append(self.added[piece])
                 continue
             normalized = self.normalizer(piece) if self.normalizer else piece
-            for word in WORDS.findall(normalized):
+            for word in _split_words(WORDS.findall(normalized), self.splits):
                 ids.extend(self._wordpiece(word))
         if not add_special_tokens:
             return Encoding(ids, [0] * len(ids), [0] * len(ids))
@@ -167,6 +167,36 @@ class WordPieceTokenizer:
             else:
                 return [self.unk_id]
         return out
+
+
+SPLIT_BEHAVIORS = ("Removed", "Isolated")
+_ONE_CLASS = re.compile(r"\[\^?(?:\\[^0-9A-Za-z]|[^\\\[\]&])+\]", re.S)  # escapes only of punctuation: letters
+# after a backslash mean other things in Oniguruma and Python's re
+
+
+def _splits(pre: dict[str, Any]) -> list[re.Pattern[str]]:
+    """BertPreTokenizer alone ([]), or followed by Splits that remove or isolate one character class each (an
+    isolating pattern has a group, so re.split keeps what it matched): what
+    `albert_edge.tokenization.with_character_fallback` writes. Anything else is left to the library."""
+    if pre.get("type") == "BertPreTokenizer":
+        return []
+    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
+    if not steps or steps[0].get("type") != "BertPreTokenizer":
+        raise Unsupported(f"the pre-tokenizer is {pre.get('type')!r}, not BertPreTokenizer (+ character Splits)")
+    splits = []
+    for split in steps[1:]:
+        pattern = (split.get("pattern") or {}).get("Regex")
+        supported = split.get("type") == "Split" and split.get("behavior") in SPLIT_BEHAVIORS
+        if not supported or split.get("invert") or not isinstance(pattern, str) or not _ONE_CLASS.fullmatch(pattern):
+            raise Unsupported("a pre-tokenizer Split other than one removing or isolating a character class")
+        splits.append(re.compile(f"({pattern})" if split["behavior"] == "Isolated" else pattern))
+    return splits
+
+
+def _split_words(words: list[str], splits: list[re.Pattern[str]]) -> list[str]:
+    for pattern in splits:
+        words = [part for word in words for part in pattern.split(word) if part]
+    return words
 
 
 def _normalizer(spec: dict[str, Any] | None) -> BertNormalizer | None:
