@@ -270,3 +270,10 @@ def test_the_fallback_keeps_every_known_text_as_it_was():
         after.encode("很好" * 3 + "😀").ids == after.encode("很好" * 3).ids and unk not in after.encode("很好" * 3).ids
     )
     assert before.encode("很好" * 3 + "😀").ids == [2, unk, 3]  # without the fallback: the whole run is lost
+
+
+def test_the_encoder_finds_the_special_tokens_when_the_vocabulary_has_no_a():
+    tokenizer = build_chinese_wordpiece(["这个产品很好", "质量太差了"] * 5, vocab_size=60, min_frequency=1)
+    assert tokenizer.encode("a", add_special_tokens=False).ids == []  # dropped: no piece has it
+    encoded = TextEncoder(tokenizer, 16).encode("很好")
+    assert encoded.input_ids == tokenizer.encode("很好").ids and not encoded.truncated

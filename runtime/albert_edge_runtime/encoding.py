@@ -61,6 +61,21 @@ class Encoded:
     truncated: bool
 
 
+def _probe(tokenizer: Any) -> Any:
+    """An encoding with at least one content token, to see where the special tokens go: "a", else a character of
+    the vocabulary (a tokenizer that drops characters it has no piece for gives "a" nothing)."""
+    probe = tokenizer.encode("a")
+    if 0 in probe.special_tokens_mask:
+        return probe
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else tokenizer.vocab
+    for piece in sorted(vocab, key=vocab.get):
+        if len(piece) == 1 and piece.isalnum():
+            probe = tokenizer.encode(piece)
+            if 0 in probe.special_tokens_mask:
+                break
+    return probe
+
+
 class TextEncoder:
     """Wraps a `Tokenizer`: learns where its post-processor puts special tokens, then cuts content in between."""
 
@@ -70,7 +85,7 @@ class TextEncoder:
             raise ValueError(f"unknown truncation {truncation!r}; expected one of {', '.join(TRUNCATIONS)}")
         self.tokenizer = tokenizer
         self.truncation = truncation
-        probe = tokenizer.encode("a")
+        probe = _probe(tokenizer)
         mask = probe.special_tokens_mask
         first = mask.index(0) if 0 in mask else len(mask)
         last = len(mask) - mask[::-1].index(0) if 0 in mask else len(mask)
