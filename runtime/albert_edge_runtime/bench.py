@@ -18,6 +18,7 @@ from . import __version__
 from .bundle import file_sha256
 from .classifier import SentimentClassifier
 from .encoding import Encoded
+from .machine import cpu_features, cpu_name, cpuinfo_flags, usable_cores
 from .memory_probe import measure
 from .session import logits_alone
 
@@ -35,26 +36,19 @@ SAMPLE_TEXTS = [
 
 # CPU features that decide which INT8 kernels onnxruntime picks (x86 VNNI, ARM dot-product / i8mm / SVE).
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve")
-CPU_NAME_KEYS = ("model name", "model", "hardware", "cpu part")  # in order of preference
 
 
 def describe_machine(threads: int, cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
-    info: dict[str, str] = {}
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip().lower(), value.strip())
-    except OSError:
-        pass
-    # x86 lists "model : 17" (a family number) before "model name"; a Pi's "Model" is its board name.
-    names = (info.get(k, "") for k in CPU_NAME_KEYS)
-    cpu = next((n for n in names if n and not n.isdigit()), "") or platform.processor() or "unknown"
-    flags = set((info.get("flags") or info.get("features") or "").split())
+    """The machine as a report shows it: int8_cpu_flags as /proc/cpuinfo lists them (comparable with older
+    reports), cpu_features as the CPU itself answers (they differ under an emulator), usable cores."""
+    flags = cpuinfo_flags(cpuinfo)
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(cpuinfo),
         "arch": platform.machine(),
         "cores": os.cpu_count(),
+        "usable_cores": usable_cores(),
         "int8_cpu_flags": [f for f in INT8_FLAGS if f in flags],
+        "cpu_features": sorted(cpu_features(cpuinfo)),
         "system": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,

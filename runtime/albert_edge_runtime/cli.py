@@ -1,5 +1,5 @@
-"""`albert-edge-run`: predict and bench with only the runtime installed. Errors: one line on stderr, exit 1
-(usage errors exit 2, from argparse)."""
+"""`albert-edge-run`: predict, bench, score, serve and doctor with only the runtime installed. Errors: one line on
+stderr, exit 1 (usage errors exit 2, from argparse)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_bench, _add_score, _add_serve):
+    for add in (_add_predict, _add_bench, _add_score, _add_serve, _add_doctor):
         add(sub)
     return parser
 
@@ -147,6 +147,21 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-queue", type=int, default=256, help="queued requests before answering 503 (default 256)")
     s.add_argument("--max-texts", type=int, default=256, help="texts per request at most (default 256)")
     s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser(
+        "doctor", help="this machine as the runtime sees it: CPU features, usable cores, memory limit, kernels, advice"
+    )
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .machine import inspect, render
+
+    machine = inspect()
+    print(json.dumps(machine.to_dict(), indent=2) if args.json else render(machine))
+    return 0
 
 
 def display_width(text: str) -> int:
@@ -339,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits with 2 on usage errors
     tune_glibc_malloc()  # this process is ours: keep freed memory out of the heap (memory.tune_glibc_malloc)
     try:
-        commands = {"predict": cmd_predict, "bench": cmd_bench, "score": cmd_score, "serve": cmd_serve}
+        commands = {
+            "predict": cmd_predict, "bench": cmd_bench, "score": cmd_score, "serve": cmd_serve, "doctor": cmd_doctor
+        }  # fmt: skip
         return commands[args.command](args)
     except BrokenPipeError:
         # The reader stopped reading (`| head`): stop quietly with the shell's SIGPIPE status, as command-line

@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .encoding import Encoded
+from .machine import usable_cores
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -22,8 +23,9 @@ OPT_LEVELS = {
 class RuntimeOptions:
     """Defaults chosen for a small, predictable process (numbers in docs/runtime.md).
 
-    threads: intra-op threads of one run (1 = one core, steadiest latency on a Pi; 0 = onnxruntime picks all
-        cores). A short text gains little from more: for throughput on lists, raise `parallel` instead.
+    threads: intra-op threads of one run (1 = one core, steadiest latency on a Pi; 0 = every usable core). Never
+        more than the cores this process may use (affinity, cgroup quota: `machine.usable_cores`). A short text
+        gains little from more: for throughput on lists, raise `parallel` instead.
     parallel: texts of one list run at once, each its own single run (onnxruntime releases the GIL inside it), so
         a list uses this many cores and every answer stays bit-identical to the text's alone.
     arena: onnxruntime's CPU memory arena. On is smaller and faster: it reuses blocks where glibc's heap
@@ -50,9 +52,17 @@ class RuntimeOptions:
             raise ValueError(f"unknown optimization {self.optimization!r}; expected one of {', '.join(OPT_LEVELS)}")
 
 
+def intra_op_threads(requested: int) -> int:
+    """The explicit thread count onnxruntime gets: 0 means every usable core, and no request goes past them.
+    Left to itself onnxruntime counts the host's cores and pins threads to them, which a container's cpuset or
+    quota refuses (pinning errors) or starves."""
+    usable = usable_cores()
+    return usable if requested == 0 else min(requested, usable)
+
+
 def make_session(model: bytes | str, options: RuntimeOptions) -> ort.InferenceSession:
     so = ort.SessionOptions()
-    so.intra_op_num_threads = options.threads
+    so.intra_op_num_threads = intra_op_threads(options.threads)
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.enable_cpu_mem_arena = options.arena
@@ -60,7 +70,7 @@ def make_session(model: bytes | str, options: RuntimeOptions) -> ort.InferenceSe
     so.graph_optimization_level = OPT_LEVELS[options.optimization or "all"]
     if not options.prepacking:
         so.add_session_config_entry("session.disable_prepacking", "1")
-    if options.threads == 1:
+    if so.intra_op_num_threads == 1:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-wait burning a core
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 

@@ -139,3 +139,21 @@ def test_http_service_answers_on_loopback(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_doctor_reads_the_cpu_itself():
+    """Under qemu (the ARM check sets QEMU_CPU) /proc/cpuinfo is the host's or faked; the features must be the
+    emulated CPU's own: a Cortex-A72 has no dot product, a Cortex-A76 has it."""
+    import os
+    import platform
+
+    from albert_edge_runtime.machine import inspect
+
+    machine = inspect()
+    assert machine.arch == platform.machine().lower() and 1 <= machine.usable_cores <= machine.cores_online
+    assert machine.int8_kernel and machine.int4_kernel and machine.advice
+    emulated = os.environ.get("QEMU_CPU", "")
+    if emulated in ("cortex-a72", "cortex-a76"):
+        assert ("asimddp" in machine.features) == (emulated == "cortex-a76"), machine.features
+        assert ("dot product" in machine.int8_kernel) == (emulated == "cortex-a76"), machine.int8_kernel
+        assert ("fp32 compute (no dot product" in machine.int4_kernel) == (emulated == "cortex-a72")

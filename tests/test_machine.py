@@ -1,0 +1,91 @@
+"""What the runtime learns of the machine: usable cores from affinity and cgroup quotas, the memory limit, the
+CPU's own features (not /proc/cpuinfo's under an emulator), and the thread count onnxruntime gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from albert_edge_runtime import machine
+from albert_edge_runtime.session import intra_op_threads
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+def cgroup(tmp_path, **files):
+    for name, text in files.items():
+        path = tmp_path / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "files, quota, cores",
+    [
+        ({"cpu.max": "max 100000"}, None, AFFINITY),
+        ({"cpu.max": "50000 100000"}, 0.5, 1),  # half a CPU still runs one thread
+        ({"cpu.max": "150000 100000"}, 1.5, min(AFFINITY, 2)),
+        ({"cpu__cpu.cfs_quota_us": "100000", "cpu__cpu.cfs_period_us": "100000"}, 1.0, 1),  # cgroup v1
+        ({"cpu__cpu.cfs_quota_us": "-1", "cpu__cpu.cfs_period_us": "100000"}, None, AFFINITY),
+        ({}, None, AFFINITY),
+    ],
+)
+def test_usable_cores_follow_the_cgroup_quota(tmp_path, files, quota, cores):
+    root = cgroup(tmp_path, **files)
+    assert machine.cgroup_cpu_quota(root) == quota and machine.usable_cores(root) == cores
+
+
+def test_memory_limit_from_cgroup_v2_and_v1(tmp_path):
+    assert machine.memory_limit(cgroup(tmp_path / "a", **{"memory.max": "536870912"})) == 512 * 2**20
+    assert machine.memory_limit(cgroup(tmp_path / "b", **{"memory.max": "max"})) is None
+    assert machine.memory_limit(cgroup(tmp_path / "c", **{"memory__memory.limit_in_bytes": str(2**63 - 4096)})) is None
+    assert machine.memory_limit(tmp_path / "none") is None
+
+
+def test_a_quota_is_named_in_the_advice_and_caps_the_threads(tmp_path, monkeypatch):
+    root = cgroup(tmp_path, **{"cpu.max": "100000 100000", "memory.max": "268435456"})
+    report = machine.inspect(root)
+    assert report.usable_cores == 1 and report.memory_limit_bytes == 256 * 2**20
+    if report.cores_online > 1:
+        assert "may use 1 of" in report.advice and "a CPU quota of 1" in report.advice
+    assert "256 MiB" in machine.render(report)
+    monkeypatch.setattr("albert_edge_runtime.session.usable_cores", lambda: 2)
+    assert [intra_op_threads(n) for n in (0, 1, 2, 8)] == [2, 1, 2, 2]  # never past the usable cores
+
+
+@pytest.mark.skipif(not shutil.which("taskset"), reason="needs taskset (util-linux)")
+def test_taskset_limits_the_cores_doctor_reports_and_sessions_use():
+    code = (
+        "import json; from albert_edge_runtime import SentimentClassifier; from albert_edge_runtime.machine import "
+        "inspect; from albert_edge_runtime.session import intra_op_threads; "
+        "c = SentimentClassifier.load(threads=0); c.predict(['很好']); "
+        "print(json.dumps([inspect().usable_cores, intra_op_threads(0)]))"
+    )
+    done = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [1, 1] and "pthread_setaffinity" not in done.stderr
+
+
+def test_doctor_prints_a_report_and_json():
+    from albert_edge_runtime.cli import main
+
+    assert main(["doctor"]) == 0
+    done = subprocess.run([sys.executable, "-m", "albert_edge_runtime", "doctor", "--json"], capture_output=True)
+    report = json.loads(done.stdout)
+    assert {"arch", "features", "usable_cores", "int8_kernel", "int4_kernel", "advice"} <= set(report)
+
+
+@pytest.mark.skipif(not shutil.which("qemu-x86_64-static"), reason="needs qemu-user-static (Debian package)")
+def test_under_an_emulated_cpu_without_vnni_doctor_believes_the_cpu_not_proc_cpuinfo():
+    command = ["qemu-x86_64-static", "-cpu", "Haswell-v4", sys.executable, "-m", "albert_edge_runtime", "doctor"]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "avx2" in report["features"] and "avx512_vnni" not in report["features"]  # whatever the host has
+    assert "without VNNI" in report["int8_kernel"] and "differ from a VNNI machine" in report["advice"]
