@@ -12,32 +12,30 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the tests' bundle builders: export options, the albert-base shape
 SWEEP = [(32, True), (64, True), (128, True), (64, False)]
 
 
 def export(checkpoint: Path, out: Path, weights: str, verify_data: str, max_drop: float, **int4) -> Path:
-    from albert_edge_export.pipeline import run_export
-    from bundles import export_options
+    from albert_edge_export.pipeline import ExportOptions, run_export
 
     if not (out / "manifest.json").is_file():
-        options = export_options(checkpoint, out, weights=weights, verify_data=verify_data, max_drop=max_drop,
-                                 max_length=128, per_channel=False, batch_tolerance=0.05, **int4)  # fmt: skip
+        options = ExportOptions(checkpoint=checkpoint, out=out, weights=weights, verify_data=verify_data,
+                                max_drop=max_drop, max_length=128, truncation="head+tail", per_channel=False,
+                                batch_tolerance=0.05, **int4)  # fmt: skip
         run_export(options)
     return out
 
 
 def base_bytes(out: Path) -> dict[str, int]:
     """The albert-base-v2 shape (random weights, 30 000-piece vocabulary) exported both ways."""
-    from bundles import base_checkpoint, vocabulary_texts
+    from bench.shapes import albert_base_with_vocabulary, vocabulary_texts
 
     checkpoint = out / "base"
     if not (checkpoint / "config.json").is_file():
-        base_checkpoint(checkpoint)
+        albert_base_with_vocabulary(checkpoint)
     verify = out / "verify-base.txt"
     verify.write_text("\n".join(vocabulary_texts(checkpoint, 20, seed=1)), encoding="utf-8")
     # random weights: every prediction sits near 0.5, so the accuracy guard has nothing to protect

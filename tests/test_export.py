@@ -166,9 +166,9 @@ def test_albert_base_shape_int8_size_and_memory(tmp_path):
     """albert-base-v2 shape made offline by transformers with a real-size 30 000-piece vocabulary: 11.69 M params
     must fit in <= 11.8 MB of int8, and classifying 1 000 texts that touch most of the vocabulary stays in budget."""
     from albert_edge_runtime.memory_probe import measure
-    from bundles import base_checkpoint, vocabulary_texts
+    from bench.shapes import albert_base_with_vocabulary, vocabulary_texts
 
-    ckpt = base_checkpoint(tmp_path / "base")
+    ckpt = albert_base_with_vocabulary(tmp_path / "base")
     (tmp_path / "texts.txt").write_text("\n".join(vocabulary_texts(ckpt, 20, seed=1)), encoding="utf-8")
     bundle = run_export(options(ckpt, tmp_path / "bundle", verify_data=str(tmp_path / "texts.txt"), max_drop=100.0))
     manifest = json.loads((bundle / "manifest.json").read_text())

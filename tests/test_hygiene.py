@@ -143,3 +143,11 @@ def test_readme_python_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+
+
+def test_experiments_never_import_the_tests():
+    """bench/ holds experiments the tests may smoke-test; the other way round would tie them together."""
+    helpers = {p.stem for p in (ROOT / "tests").glob("*.py")} - {"conftest"}
+    pattern = re.compile(rf"^\s*(from|import)\s+(tests|{'|'.join(sorted(helpers))})\b|sys\.path.*tests", re.M)
+    found = [p.name for p in sorted((ROOT / "bench").glob("*.py")) if pattern.search(p.read_text(encoding="utf-8"))]
+    assert found == []
