@@ -125,7 +125,15 @@ def evaluate(
     columns: tuple[str, str] | None = None,
     device: str = "auto",
 ) -> dict:
-    """Accuracy, macro-F1, log-loss, per-class precision/recall and the confusion matrix of a checkpoint folder."""
+    """Accuracy, macro-F1, log-loss, per-class precision/recall and the confusion matrix of a checkpoint folder.
+
+    Args:
+        checkpoint: a folder albert-edge trained or a Hugging Face `AlbertForSequenceClassification` folder.
+        split: train, dev or test of the data the checkpoint was trained with (its training.json says which).
+        max_length, truncation, split_seed: default to what the checkpoint was trained with.
+        data: a CSV/TSV/JSONL file to score instead, with `columns` (text, label) naming its columns.
+        device: auto, cpu or cuda.
+    """
     if split not in ("train", "dev", "test"):
         raise ValueError(f"unknown split {split!r}; expected train, dev or test")
     trained_length, trained_truncation = text_settings(checkpoint)

@@ -297,7 +297,15 @@ def pretraining_texts(args: PretrainArgs) -> list[str]:
 
 def run_pretraining(args: PretrainArgs) -> dict:
     """`albert-edge pretrain`: start in an empty `out`, or continue the run already there. Under `torchrun` every
-    process loads the same checkpoint and trains a slice of each batch; rank 0 alone writes."""
+    process loads the same checkpoint and trains a slice of each batch; rank 0 alone writes.
+
+    Args:
+        args: the run's settings (`albert-edge pretrain --help`); `--minutes` / `--until-step` bound this call,
+            and calling again with the same `out` continues it.
+
+    Returns:
+        The summary line the CLI prints: out, step, seconds, tokens_per_s, device, world_size.
+    """
     with placed(args.device) as place:
         return _pretrain_in(args, place)
 

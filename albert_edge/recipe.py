@@ -30,7 +30,8 @@ class ModelArgs:
     """What pretraining and fine-tuning share: the vocabulary, the model's shape, text length, seeds, threads.
 
     The shape fields are AlbertConfig's (SHAPE, same names), with this recipe's small model as defaults where
-    AlbertConfig keeps Hugging Face's albert-base ones; `build_config` copies them over by name.
+    AlbertConfig keeps Hugging Face's (albert-xxlarge-v2's shape, as transformers' AlbertConfig);
+    `build_config` copies them over by name.
     """
 
     max_length: int = arg(256, "tokens per text, [CLS] and [SEP] included; longer texts are truncated")

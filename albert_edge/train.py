@@ -269,7 +269,15 @@ def check_out(args: TrainArgs, out: Path) -> None:
 
 
 def train(args: TrainArgs) -> dict:
-    """Run the whole recipe; the best dev checkpoint ends up in `args.out`. Returns the final metrics."""
+    """Run the whole recipe; the best dev checkpoint ends up in `args.out`.
+
+    Args:
+        args: every setting, with the shipped model's recipe as defaults (`albert-edge train --help` lists them);
+            `TrainArgs` refuses contradictory ones (--dev without --train, ...) when built.
+
+    Returns:
+        training.json as a dict (`TrainingRecord`): the arguments, the data manifest, every epoch, best dev accuracy.
+    """
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)

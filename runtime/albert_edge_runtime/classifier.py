@@ -130,7 +130,14 @@ class SentimentClassifier:
 
     def predict(self, texts: Iterable[str]) -> list[Prediction]:
         """One Prediction per text, in input order. Every item is checked before any runs, so bad input costs
-        nothing; each text then runs alone (see `iter_predict`)."""
+        nothing; each text then runs alone (see `iter_predict`).
+
+        Args:
+            texts: non-empty strings (a list, tuple or any iterable; not one bare string).
+
+        Raises:
+            TypeError / ValueError: naming the first bad item and what to pass instead.
+        """
         return list(self.iter_predict(checked_texts(texts)))
 
     def iter_predict(self, texts: Iterable[str]) -> Iterator[Prediction]:
@@ -138,7 +145,11 @@ class SentimentClassifier:
 
         Each text is encoded and run alone at its real length: a dynamic-INT8 graph picks its activation scales
         per run and padding changes float sums, so a text run beside others would answer differently. Alone, its
-        answer is bit-identical whatever came before or after it, through every tool built on this method."""
+        answer is bit-identical whatever came before or after it, through every tool built on this method.
+
+        Args:
+            texts: non-empty strings, consumed as the generator is; a bad item raises when it is reached.
+        """
         if isinstance(texts, (str, bytes, Mapping)) or not isinstance(texts, Iterable):
             checked_texts(texts)  # raises the error that says what to pass
         items = (checked_text(i, text) for i, text in enumerate(texts))
