@@ -140,7 +140,7 @@ def run_bench(
     timed = sorted({min(n, limit) for n in lengths})
     pool = texts * -(-128 // len(texts))
     latency = {str(n): latency_at(clfs, n, iterations, warmup) for n in timed}
-    real = _real_latency(clfs, texts, iterations)
+    real = real_text_latency(clfs, texts, iterations)
     sections = [
         {
             "bundle": str(clf.bundle.root),
@@ -200,7 +200,7 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _real_latency(clfs: list[SentimentClassifier], texts: list[str], iterations: int) -> list[dict[str, float]]:
+def real_text_latency(clfs: list[SentimentClassifier], texts: list[str], iterations: int) -> list[dict[str, float]]:
     samples: list[list[float]] = [[] for _ in clfs]
     for i, text in enumerate((texts * (iterations // max(1, len(texts)) + 1))[: max(iterations, len(texts))]):
         for k in _alternating(len(clfs), i):

@@ -87,6 +87,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "and print it beside it with the ratio",
     )
     b.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two saved reports and exit")
+    b.add_argument(
+        "--recommend",
+        nargs="+",
+        metavar="BUNDLE",
+        help="time these exports of one model (fp32, INT8, 4-bit) interleaved, check each answers like the most "
+        "precise, and print which to use on this device",
+    )
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -233,6 +240,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     texts = [t for t in read_lines(args.file) if t.strip()] if args.file else list(bench.SAMPLE_TEXTS)
     if not texts:
         raise ValueError(f"{args.file} holds no texts")
+    if args.recommend:
+        return _recommend(args, texts)
     lengths = _ints(args.lengths, "--lengths")
     if args.json_out:
         _check_writable(Path(args.json_out))
@@ -251,6 +260,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.parallel,
         )
     print("\n".join(bench.summary(report)))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+def _recommend(args: argparse.Namespace, texts: list[str]) -> int:
+    from .recommend import recommend, render
+
+    if len(args.recommend) < 2 or args.bundle or args.against:
+        raise ValueError("--recommend takes two or more bundles (e.g. a model's fp32, INT8 and 4-bit exports) and "
+                         "no --bundle or --against")  # fmt: skip
+    if args.json_out:
+        _check_writable(Path(args.json_out))
+    report = recommend(args.recommend, texts, args.threads, args.iterations, args.warmup)
+    print("\n".join(render(report)))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
