@@ -174,22 +174,34 @@ def token_dropper(encoder: TextEncoder, pad_id: int, p: float, seed: int) -> Cal
     return drop
 
 
-def train_epoch(
-    model,
-    optimizer,
-    scheduler,
-    encoded,
-    data: TrainingSet,
-    args,
-    rng,
-    epoch,
-    ema=None,
-    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> float:
+@dataclass
+class Optimization:
+    """What one fine-tuning run updates step by step, and what --resume restores: one object, not eight arguments."""
+
+    model: AlbertForSequenceClassification
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: random.Random
+    ema: AveragedModel | None = None  # averaged weights, when --ema asks for them
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None  # --token-dropout
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+
+def train_epoch(opt: Optimization, encoded, data: TrainingSet, args, epoch: int) -> tuple[float, float]:
+    """One pass over the training set in length-bucketed batches: (mean loss, texts/s)."""
+    model = opt.model
     model.train()
     ids = [e.input_ids for e in encoded]
     types = [e.token_type_ids for e in encoded]
-    batches = bucketed_batches([len(x) for x in ids], args.batch_size, rng)
+    batches = bucketed_batches([len(x) for x in ids], args.batch_size, opt.rng)
     losses, seen, start = [], 0, time.perf_counter()
     bar = tqdm(
         iterate(batches, ids, types, model.config.pad_token_id),
@@ -199,18 +211,12 @@ def train_epoch(
     )
     device = next(model.parameters()).device
     for batch, feeds in bar:
-        if corrupt is not None:
-            feeds["input_ids"] = corrupt(feeds["input_ids"])
+        if opt.corrupt is not None:
+            feeds["input_ids"] = opt.corrupt(feeds["input_ids"])
         with autocast_on(device):
             logits = model(**{k: v.to(device, non_blocking=True) for k, v in feeds.items()})
         loss = batch_loss(logits, data, batch, args)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
+        opt.step(loss)
         losses.append(loss.item())
         seen += len(batch)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", texts_per_s=f"{seen / (time.perf_counter() - start):.0f}")
@@ -313,20 +319,22 @@ def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: P
     encoded = encoder.encode_batch(examples.texts)
     steps = args.epochs * math.ceil(len(encoded) / args.batch_size)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
-    scheduler = linear_schedule(optimizer, int(steps * args.warmup_ratio), steps)
     # Averaged weights (when asked) are what gets scored and saved: the training weights keep the optimizer's noise.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
-    scored = ema.module if ema is not None else model
     pad_id = model.config.pad_token_id
-    corrupt = token_dropper(encoder, pad_id, args.token_dropout, args.seed) if args.token_dropout else None
+    opt = Optimization(
+        model, optimizer, linear_schedule(optimizer, int(steps * args.warmup_ratio), steps), rng, ema,
+        token_dropper(encoder, pad_id, args.token_dropout, args.seed) if args.token_dropout else None,
+    )  # fmt: skip
+    scored = ema.module if ema is not None else model
     run = {"epoch": 0, "history": [], "best": -1.0, "stale": 0, "seconds": 0.0}
     if args.resume:
-        run = resume_state(out, data, model, optimizer, scheduler, ema, rng)
+        run = resume_state(out, data, opt)
     start = time.perf_counter() - run["seconds"]
     for epoch in range(run["epoch"] + 1, args.epochs + 1):
         if run["stale"] >= args.patience:
             break
-        loss, speed = train_epoch(model, optimizer, scheduler, encoded, examples, args, rng, epoch, ema, corrupt)
+        loss, speed = train_epoch(opt, encoded, examples, args, epoch)
         dev = classification_metrics(data.dev.labels, pytorch_logits(scored, encoder, data.dev.texts).argmax(1))
         seconds = time.perf_counter() - start
         device = str(next(model.parameters()).device)
@@ -346,7 +354,7 @@ def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: P
         run["stale"] = 0 if improved else run["stale"] + 1
         if improved:
             scored.save_pretrained(out)
-        save_state(out, run, data, model, optimizer, scheduler, ema, rng)
+        save_state(out, run, data, opt)
         write_summary(out, args, data.report, run["history"], run["best"], run["seconds"])
     (out / STATE_FILE).unlink(missing_ok=True)  # finished: the folder is a plain checkpoint again
     return write_summary(out, args, data.report, run["history"], run["best"], time.perf_counter() - start)
@@ -360,28 +368,28 @@ def data_fingerprint(data: LabelledData) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def save_state(out: Path, run: dict, data, model, optimizer, scheduler, ema, rng: random.Random) -> None:
+def save_state(out: Path, run: dict, data, opt: Optimization) -> None:
     state = {
-        "run": json.dumps(run), "config": model.config.to_dict(), "data": data_fingerprint(data),
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "ema": ema.state_dict() if ema is not None else {}, "rng": json.dumps(rng.getstate()),
-        "torch_rng": torch.get_rng_state(),
+        "run": json.dumps(run), "config": opt.model.config.to_dict(), "data": data_fingerprint(data),
+        "model": opt.model.state_dict(), "optimizer": opt.optimizer.state_dict(),
+        "scheduler": opt.scheduler.state_dict(), "ema": opt.ema.state_dict() if opt.ema is not None else {},
+        "rng": json.dumps(opt.rng.getstate()), "torch_rng": torch.get_rng_state(),
     }  # fmt: skip
     torch.save(state, out / f".{STATE_FILE}")
     os.replace(out / f".{STATE_FILE}", out / STATE_FILE)  # a run stopped mid-write keeps the previous state
 
 
-def resume_state(out: Path, data, model, optimizer, scheduler, ema, rng: random.Random) -> dict:
+def resume_state(out: Path, data, opt: Optimization) -> dict:
     state = torch.load(out / STATE_FILE, weights_only=True)
     if state["data"] != data_fingerprint(data):
         raise ValueError(f"{out} was trained on other data; resume with the same --train/--dev files and --limit")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if ema is not None:
-        ema.load_state_dict(state["ema"])
+    opt.model.load_state_dict(state["model"])
+    opt.optimizer.load_state_dict(state["optimizer"])
+    opt.scheduler.load_state_dict(state["scheduler"])
+    if opt.ema is not None:
+        opt.ema.load_state_dict(state["ema"])
     version, internal, gauss = json.loads(state["rng"])
-    rng.setstate((version, tuple(internal), gauss))
+    opt.rng.setstate((version, tuple(internal), gauss))
     torch.set_rng_state(state["torch_rng"])
     return json.loads(state["run"])
 

@@ -224,7 +224,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     real_epoch = training.train_epoch
 
     def stop_in_epoch_3(*args, **kwargs):
-        if args[7] == 3:  # the epoch number
+        if args[4] == 3:  # the epoch number
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
