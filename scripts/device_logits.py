@@ -5,13 +5,7 @@ usage: device_logits.py dump TEXTS.txt OUT.npy [BUNDLE] [--exact-int8]
        device_logits.py contract X86.npy DEVICE.npy KIND REPORT.json CPU BUNDLE_NAME [--damage DELTA]
        device_logits.py kernels QEMU_IN_ASM.log [REPORT.json CPU]   (dot-product instructions qemu translated)
 
-The contract (KIND): fp32 graphs agree to max abs logit difference <= 1e-4; INT8 bundles keep every label, the
-median over texts of each text's largest difference stays <= 1e-4 (most texts are bit-identical), and the
-largest difference <= 3e-2. INT8 gets that margin because dynamic INT8 rounds activations: a last-bit
-difference in an fp32 kernel (LayerNorm, Gelu, Softmax differ between x86 and ARM builds) flips a rounding step
-now and then, and the same model moves as much on x86 alone when onnxruntime's fusions change (docs/arm.md has
-the figures). INT4 bundles (MatMulNBits on int8 activations, kernels written separately per ISA) keep every label
-within a looser max 1e-1 / median 1e-2 (about five times the first emulated A72 run's figures: docs/arm.md).
+The contract (KIND: fp32, int8, int4) is `albert_edge_runtime.parity`: labels equal and bounds on the logits.
 `--damage` moves the first x86 logit by DELTA before comparing: the way to prove the check fails.
 
 `--exact-int8` (the x86 side): on x86 CPUs without VNNI, onnxruntime's u8 x s8 GEMM kernel sums pairs of products
@@ -28,12 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRACT = {
-    "fp32": {"max": 1e-4, "median": 1e-4},
-    "int8": {"max": 3e-2, "median": 1e-4},
-    "int4": {"max": 1e-1, "median": 1e-2},
-}
-
+from albert_edge_runtime.parity import contract
 
 # Integer-GEMM ops of quantized graphs: input index of the weight and of its zero point.
 INTEGER_GEMMS = {"DynamicQuantizeMatMul": (1, 3), "MatMulIntegerToFloat": (1, 5), "MatMulInteger": (1, 3)}
@@ -100,26 +89,6 @@ def dump(texts_path: str, out_path: str, bundle: str | None, exact_int8: bool = 
     )
 
 
-def contract(reference: np.ndarray, device: np.ndarray, kind: str) -> dict:
-    per_text = np.abs(reference - device).max(axis=1)
-    limits = CONTRACT[kind]
-    figures = {
-        "kind": kind,
-        "texts": len(per_text),
-        "labels_equal": int((reference.argmax(1) == device.argmax(1)).sum()),
-        "max_abs": float(per_text.max()),
-        "median_abs": float(np.median(per_text)),
-        "texts_above_1e-3": int((per_text > 1e-3).sum()),
-        "allowed": limits,
-    }
-    figures["passed"] = (
-        figures["labels_equal"] == len(per_text)
-        and figures["max_abs"] <= limits["max"]
-        and figures["median_abs"] <= limits["median"]
-    )
-    return figures
-
-
 def record(report_path: str, cpu: str, name: str, figures: dict) -> None:
     path = Path(report_path)
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -153,6 +122,9 @@ def kernels(log_path: str) -> dict[str, int]:
 
 
 def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("dump", "contract", "kernels"):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)  # the usage lines
+        return 2
     if argv[0] == "kernels":
         counts = kernels(argv[1])
         if len(argv) > 3:

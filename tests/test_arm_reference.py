@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
 from albert_edge_runtime import SentimentClassifier
 from albert_edge_runtime.session import RuntimeOptions, logits_alone, make_session
@@ -37,3 +38,20 @@ def test_unsigned_weights_answer_as_the_int8_model(tmp_path):
         b = logits_alone(exact, [row])
         # Equal integers; x86 without VNNI saturates in the int8 kernel only, within the INT8 contract's margin.
         assert a.argmax() == b.argmax() and np.abs(a - b).max() <= 3e-2
+
+
+def test_the_parity_contract_passes_equal_logits_and_fails_a_moved_label_or_margin():
+    from albert_edge_runtime.parity import contract
+
+    reference = np.array([[2.0, -1.0], [0.1, 0.3], [-3.0, 3.0]])
+    assert contract(reference, reference.copy(), "fp32")["passed"]
+    one_text = reference.copy()
+    one_text[0, 0] += 5e-3  # one text moved a little: INT8's margin, not fp32's
+    assert contract(reference, one_text, "int8")["passed"] and not contract(reference, one_text, "fp32")["passed"]
+    assert not contract(reference, reference + 5e-3, "int8")["passed"]  # every text moved: the median says no
+    flipped = reference.copy()
+    flipped[1] = [0.3, 0.1]  # within int4's margin but the label moved
+    figures = contract(reference, flipped, "int4")
+    assert not figures["passed"] and figures["labels_equal"] == 2
+    with pytest.raises(ValueError, match="unknown bundle kind 'int2'; expected one of fp32, int8, int4"):
+        contract(reference, reference, "int2")
