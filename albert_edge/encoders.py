@@ -25,7 +25,7 @@ ENCODER_ARCHITECTURES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Encoder:
+class PretrainedEncoder:
     config: AlbertConfig  # the encoder's shape and vocabulary; its head fields are replaced by the caller
     state: dict[str, torch.Tensor]  # AlbertModel keys (no "albert." prefix)
     tokenizer: Tokenizer
@@ -41,7 +41,7 @@ def _encoder_state(state: dict[str, torch.Tensor], folder: Path) -> dict[str, to
     return {k: v for k, v in encoder.items() if not k.endswith(("position_ids", "token_type_ids"))}
 
 
-def load_encoder(folder: str | Path, args: ModelArgs) -> Encoder:
+def load_encoder(folder: str | Path, args: ModelArgs) -> PretrainedEncoder:
     """The encoder of `folder`, checked: an ALBERT architecture, weights that fit its config, a tokenizer."""
     from .tokenization import load_tokenizer
 
@@ -72,17 +72,17 @@ def load_encoder(folder: str | Path, args: ModelArgs) -> Encoder:
             f"{folder}'s weights do not fit its config.json: missing {missing[:3]}, unexpected {unknown[:3]}, "
             f"mis-shaped {wrong_shape[:3]}; re-save the folder with save_pretrained"
         )
-    return Encoder(config, state, load_tokenizer(folder))
+    return PretrainedEncoder(config, state, load_tokenizer(folder))
 
 
-def start_from(model: torch.nn.Module, encoder: Encoder) -> None:
+def start_from(model: torch.nn.Module, encoder: PretrainedEncoder) -> None:
     """Copy the encoder into `model.albert`. A masked-LM checkpoint has no pooler: it keeps its fresh init."""
     missing, _ = model.albert.load_state_dict(encoder.state, strict=False)
     if any(not k.startswith("pooler") for k in missing):
         raise ValueError(f"encoder weights missing for {missing[:3]}")
 
 
-def classifier_config(encoder: Encoder, labels: list[str], dropout: float) -> AlbertConfig:
+def classifier_config(encoder: PretrainedEncoder, labels: list[str], dropout: float) -> AlbertConfig:
     """The encoder's config with a new single-label head for `labels`."""
     extra = {k: v for k, v in encoder.config.extra.items() if k not in ("architectures", "finetuning_task")}
     return dataclasses.replace(

@@ -253,13 +253,14 @@ def training_data(args: TrainArgs) -> LabelledData:
 
 
 def starting_point(args: TrainArgs, out: Path, data: LabelledData):
-    """(tokenizer, config, encoder to start from or None, unlabelled texts the vocabulary was learnt on)."""
+    """(tokenizer, config, pretrained encoder to start from or None, unlabelled texts the vocabulary was learnt
+    on). `encoder` elsewhere in this module is the TextEncoder that turns texts into ids."""
     if args.resume:
         state = torch.load(out / STATE_FILE, weights_only=True)
         return load_tokenizer(out), AlbertConfig.from_dict(state["config"]), None, []
     if args.init_from:
-        encoder = load_encoder(args.init_from, args)
-        return encoder.tokenizer, classifier_config(encoder, data.labels, args.dropout), encoder, []
+        pretrained = load_encoder(args.init_from, args)
+        return pretrained.tokenizer, classifier_config(pretrained, data.labels, args.dropout), pretrained, []
     unlabelled = unlabelled_texts(data.train.texts, news=args.pretrain_news and not args.limit)
     tokenizer = build_chinese_wordpiece(unlabelled, vocab_size=args.vocab_size, cjk=args.cjk)
     config = build_config(args, tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]"), data.labels)
