@@ -50,3 +50,14 @@ def test_ray_path_refuses_what_it_cannot_read(exported, tmp_path, local_ray):
     pq.write_table(pa.Table.from_pylist([{"review": "好"}]), tmp_path / "in.parquet")
     with pytest.raises(ValueError, match="has no 'text' column"):
         score_with_ray(tmp_path / "in.parquet", tmp_path / "o", None, 1, str(exported[1]))
+
+
+def test_ray_and_score_drop_the_same_rows_by_one_rule(exported):
+    from albert_edge_runtime.ray import ScoreBatches
+    from albert_edge_runtime.score import unscorable
+
+    rows = [{"review": "很好", "n": 1}, {"review": "  ", "n": 2}, {"review": None, "n": 3}]
+    kept = ScoreBatches(str(exported[1]), text_column="review")(pa.Table.from_pylist(rows)).to_pylist()
+    assert [r["n"] for r in kept] == [1]  # the rows the local path lists as bad are the ones Ray drops
+    reasons = [unscorable(r["review"], "review") for r in rows] + [unscorable("坏\udcff", "review")]
+    assert reasons == [None, "empty text", "no 'review' column or key", "not UTF-8"]

@@ -6,8 +6,8 @@ concurrency=N) -> write, one classifier per actor, loaded once.
     scored = ds.map_batches(ScoreBatches, fn_constructor_kwargs={"text_column": "review"}, concurrency=4,
                             batch_size=256, batch_format="pyarrow")
 
-Rows whose text is missing or empty are dropped, as the local path drops them (it lists them; here count them by
-comparing row counts). A row's result is `SentimentClassifier.predict([text])`'s, bit for bit.
+Rows the local path lists as bad (`score.unscorable`: missing, not text, not UTF-8, empty) are dropped here by the
+same rule (count them by comparing row counts). A row's result is `SentimentClassifier.predict([text])`'s, bit for bit.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from .bundle import read_bundle
 from .classifier import SentimentClassifier, default_bundle_path
-from .score import file_format, refuse_collisions, result_columns, result_names
+from .score import file_format, refuse_collisions, result_columns, result_names, unscorable
 
 
 class ScoreBatches:
@@ -34,7 +34,7 @@ class ScoreBatches:
         import pyarrow as pa
 
         rows = batch.to_pylist()
-        kept = [r for r in rows if isinstance(r.get(self.text_column), str) and r[self.text_column].strip()]
+        kept = [r for r in rows if unscorable(r.get(self.text_column), self.text_column) is None]
         predictions = self.classifier.predict([r[self.text_column] for r in kept])
         return pa.Table.from_pylist([{**r, **result_columns(p, self.prefix)} for r, p in zip(kept, predictions)])
 

@@ -49,16 +49,23 @@ def _utf8(value: str) -> bool:
     return True
 
 
-def _check(number: int, record: dict[str, Any], value: object, column: str) -> Row:
+def unscorable(value: object, column: str) -> str | None:
+    """The one rule of bulk scoring (score and --ray): why a row's text cannot be scored, or None. `predict`
+    answers an empty text (marked `empty`); in a backlog an empty row is a data problem to list, not to answer."""
     if value is None:
-        return Row(number, record, None, f"no {column!r} column or key")
+        return f"no {column!r} column or key"
     if not isinstance(value, str):
-        return Row(number, record, None, f"{column!r} is not text")
+        return f"{column!r} is not text"
     if not _utf8(value):
-        return Row(number, record, None, "not UTF-8")
+        return "not UTF-8"
     if not value.strip():
-        return Row(number, record, None, "empty text")
-    return Row(number, record, value)
+        return "empty text"
+    return None
+
+
+def _check(number: int, record: dict[str, Any], value: object, column: str) -> Row:
+    problem = unscorable(value, column)
+    return Row(number, record, None, problem) if problem else Row(number, record, value)
 
 
 def require_pyarrow() -> None:
