@@ -65,7 +65,9 @@ def unscorable(value: object, column: str) -> str | None:
 
 def _check(number: int, record: dict[str, Any], value: object, column: str) -> Row:
     problem = unscorable(value, column)
-    return Row(number, record, None, problem) if problem else Row(number, record, value)
+    if problem is not None or not isinstance(value, str):
+        return Row(number, record, None, problem or "not text")
+    return Row(number, record, value)
 
 
 def require_pyarrow() -> None:
