@@ -89,3 +89,18 @@ def test_under_an_emulated_cpu_without_vnni_doctor_believes_the_cpu_not_proc_cpu
     report = json.loads(done.stdout)
     assert "avx2" in report["features"] and "avx512_vnni" not in report["features"]  # whatever the host has
     assert "without VNNI" in report["int8_kernel"] and "differ from a VNNI machine" in report["advice"]
+
+
+@pytest.mark.parametrize(
+    "machine, hint",
+    [("armv7l", "no wheels for 32-bit systems: install a 64-bit OS"), ("x86_64", "pip install onnxruntime")],
+)
+def test_without_onnxruntime_the_import_says_why_and_what_to_do(machine, hint):
+    code = (
+        "import sys, platform; sys.modules['onnxruntime'] = None; "
+        f"platform.machine = lambda: {machine!r}; import albert_edge_runtime"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and last.startswith("ImportError: albert-edge-runtime needs onnxruntime")
+    assert f"not importable on {machine}" in last and hint in last

@@ -7,6 +7,7 @@ from pathlib import Path
 # late once it is imported. A value the user set is kept.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+
 from .bundle import BundleError  # noqa: E402 - after the environment above
 from .classifier import Prediction, SentimentClassifier
 from .encoding import Encoded, TextEncoder

@@ -24,6 +24,16 @@ ARM_HWCAP = {"asimddp": (16, 1 << 20), "sve": (16, 1 << 22), "i8mm": (26, 1 << 1
 # (getauxval type, bit): AT_HWCAP = 16, AT_HWCAP2 = 26 (linux/arch/arm64/include/uapi/asm/hwcap.h)
 
 
+def onnxruntime_missing(exc: ImportError) -> str:
+    """Why onnxruntime cannot be imported here and what to do: it publishes wheels for 64-bit x86 and ARM only."""
+    machine = platform.machine()
+    if machine.lower().startswith(("armv6", "armv7", "armv8l", "armhf", "i386", "i686")):
+        hint = "onnxruntime has no wheels for 32-bit systems: install a 64-bit OS (Raspberry Pi OS 64-bit, aarch64)"
+    else:
+        hint = "pip install onnxruntime (wheels exist for x86_64 and aarch64 on Linux, macOS and Windows)"
+    return f"albert-edge-runtime needs onnxruntime, which is not importable on {machine} ({exc}); {hint}"
+
+
 def usable_cores(root: Path = CGROUP) -> int:
     """Cores this process may use: its CPU affinity (taskset, cpusets), capped by a cgroup CPU quota rounded up."""
     try:

@@ -6,10 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
-from .encoding import Encoded
-from .machine import usable_cores
+from .machine import onnxruntime_missing
+
+try:
+    import onnxruntime as ort
+except ImportError as exc:  # a platform without wheels (32-bit ARM): one line that says what to do
+    raise ImportError(onnxruntime_missing(exc)) from exc
+
+from .encoding import Encoded  # noqa: E402 - after the onnxruntime check above
+from .machine import usable_cores  # noqa: E402
 
 OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
