@@ -31,7 +31,7 @@ your own classifier from it:
 |---|---|
 | corpus | {corpus} |
 | texts | {texts} (unlabelled; dev and test reviews never seen, not even without labels) |
-| vocabulary | {vocab} WordPiece tokens learnt from the same texts (Chinese as {cjk}); characters no piece holds are dropped, symbols stand alone (`with_character_fallback`) |
+| vocabulary | {vocab} WordPiece tokens learnt from the same texts (Chinese as {cjk}), character fallback on |
 | shape | {shape} |
 | objective | masked LM (15 % of tokens, 80/10/10) + sentence order; batch {batch_size}, max length {max_length} |
 | steps | {step} ({hours:.1f} h on {threads} CPU threads); {history} |
