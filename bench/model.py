@@ -71,6 +71,7 @@ def measure(bundle: Path, checkpoint: Path) -> dict:
     for name, predict in baselines.items():
         rows[name] = {source: accuracy(predict, s.test) for source, s in sources.items()}
     return {
+        "baseline_on_the_same_data": rows[next(iter(baselines))],
         "bundle": str(bundle),
         "trained_on": reviews,
         "test_sizes": {name: len(s.test) for name, s in sources.items()},

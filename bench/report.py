@@ -112,6 +112,10 @@ def markdown_report(report: dict) -> str:
         lines += headline(result, report.get("tfidf_test_accuracy"))
     for result in report["results"]:
         lines += [""] + detail(result)
+    if report.get("model"):
+        from bench.model import render
+
+        lines += ["", "Per review set (`python -m bench.model`):", "", *render(report["model"]).splitlines()]
     return "\n".join(lines)
 
 

