@@ -9,19 +9,25 @@ import sys
 
 import pytest
 
-from albert_edge_export.pipeline import run_export
 from albert_edge_runtime.recommend import choose
-from bundles import export_options, labelled_file
+from bundles import labelled_file
 
 
 @pytest.fixture(scope="module")
 def three(exported, tmp_path_factory):
-    ckpt, int8 = exported
+    """`albert-edge export --variants`: the three exports of one model in one call."""
+    ckpt = exported[0]
     tmp = tmp_path_factory.mktemp("recommend")
     data = str(labelled_file(tmp / "held_out.tsv", ckpt))
-    fp32 = run_export(export_options(ckpt, tmp / "fp32", weights="fp32", verify_data=data, max_drop=100.0))
-    int4 = run_export(export_options(ckpt, tmp / "int4", weights="int4", verify_data=data, max_drop=100.0))
-    return {"fp32": fp32, "int8": int8, "int4": int4}
+    command = ["export", ckpt, "--out", tmp / "b", "--variants", "--verify-data", data, "--max-drop", "100",
+               "--batch-tolerance", "1", "--max-length", "64"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "albert_edge_export", *map(str, command)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line)["bundle"] for line in done.stdout.splitlines()]
+    assert written == [str(tmp / "b" / w) for w in ("fp32", "int8", "int4")]
+    return {w: tmp / "b" / w for w in ("fp32", "int8", "int4")}
 
 
 def run(*args):

@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .options import add_option_flags, options_from_args
@@ -24,13 +25,25 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="HF-style folder: config.json, model.safetensors, tokenizer files")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist or be empty)")
     add_option_flags(p)
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="write the fp32, int8 and int4 exports into OUT/fp32, OUT/int8 and OUT/int4 in one call (--weights is "
+        "ignored), for `albert-edge-run bench --recommend OUT/fp32 OUT/int8 OUT/int4` on the device",
+    )
     p.set_defaults(handler=run_export_command)
+
+
+VARIANTS = ("fp32", "int8", "int4")  # most precise first, as `bench --recommend` compares them
 
 
 def run_export_command(args: argparse.Namespace) -> int:
     from .pipeline import run_export
 
-    out = run_export(options_from_args(args, "albert-edge " + shlex.join(sys.argv[1:])))
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    print(json.dumps({"bundle": str(out), **manifest["metrics"]}))
+    options = options_from_args(args, "albert-edge " + shlex.join(sys.argv[1:]))
+    each = [replace(options, weights=w, out=Path(options.out) / w) for w in VARIANTS] if args.variants else [options]
+    for one in each:  # one JSON line per bundle written
+        out = run_export(one)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        print(json.dumps({"bundle": str(out), **manifest["metrics"]}), flush=True)
     return 0
