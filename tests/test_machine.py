@@ -104,3 +104,18 @@ def test_without_onnxruntime_the_import_says_why_and_what_to_do(machine, hint):
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1 and last.startswith("ImportError: albert-edge-runtime needs onnxruntime")
     assert f"not importable on {machine}" in last and hint in last
+
+
+@pytest.mark.parametrize(
+    "arch, features, kernel, said",
+    [
+        ("aarch64", {}, "NEON without dot product", "a Pi 4's Cortex-A72"),
+        ("aarch64", {"asimddp": "auxv"}, "dot product (sdot/udot)", "fast path"),
+        ("x86_64", {"avx2": "cpuid"}, "AVX2 without VNNI", "differ from a VNNI machine"),
+        ("x86_64", {"avx2": "cpuid", "avx512_vnni": "cpuid"}, "VNNI", "only for its smaller download"),
+    ],
+)
+def test_kernels_and_advice_follow_the_features(arch, features, kernel, said):
+    m = machine.Machine(arch, "cpu", features, 4, 4)
+    m.int8_kernel, m.int4_kernel = machine.int8_kernel(arch, features), machine.int4_kernel(arch, features)
+    assert m.int8_kernel.startswith(kernel) and said in machine.advice(m)

@@ -205,6 +205,11 @@ def advice(m: Machine) -> str:
         lead = ""
     if "without VNNI" in m.int8_kernel:
         return lead + "INT8 runs, but answers may differ from a VNNI machine's by ~1e-3; labels rarely change."
+    if "without dot product" in m.int8_kernel:
+        return lead + (
+            "INT8 runs on NEON without dot product (a Pi 4's Cortex-A72): slower than on a Pi 5; 4-bit bundles "
+            "compute in fp32 here, so prefer INT8."
+        )
     if "fp32 compute (no dot" in m.int4_kernel or "save bytes only" in m.int4_kernel:
         return lead + "INT8 bundles run on their fast path; pick a 4-bit bundle only for its smaller download."
     return lead + "INT8 bundles run on their fast path here."
