@@ -80,6 +80,7 @@ def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report["latency_by_length"]) == {"16", "32", "64"} and report["lengths_clamped"] == [128]
     assert report["parallel"] == 2 and report["throughput_texts_per_s"]["1"] > 0  # "1": each text alone
+    assert report["throughput_texts"] == 16  # a quick bench (2 iterations) times 8 texts per iteration, not 128
 
 
 def test_bench_against_a_second_bundle_times_both_and_prints_the_ratio(exported, tmp_path):

@@ -117,6 +117,9 @@ def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, 
     }
 
 
+THROUGHPUT_TEXTS = 128
+
+
 def run_bench(
     bundle: str | None,
     threads: int,
@@ -129,7 +132,8 @@ def run_bench(
     parallel: int = 1,
 ) -> dict[str, Any]:
     """Lengths over a bundle's max_length are timed at the smaller max_length (the report says so); throughput runs
-    over at least 128 texts, repeating the texts when there are fewer. `against`: a second bundle
+    over 128 texts (8 per timed iteration when that is fewer, never fewer than given), repeating the texts when
+    there are fewer. `against`: a second bundle
     (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against"."""
     start = time.perf_counter()
     clfs = [SentimentClassifier.load(bundle, threads=threads, parallel=parallel)]
@@ -138,7 +142,9 @@ def run_bench(
         clfs.append(SentimentClassifier.load(against, threads=threads, parallel=parallel))
     limit = min(clf.encoder.max_length for clf in clfs)
     timed = sorted({min(n, limit) for n in lengths})
-    pool = texts * -(-128 // len(texts))
+    # At least 128 texts for a steady figure; a quick bench (few --iterations, as under an emulator) takes fewer.
+    wanted = max(len(texts), min(THROUGHPUT_TEXTS, 8 * iterations))
+    pool = (texts * -(-wanted // len(texts)))[:wanted]
     latency = {str(n): latency_at(clfs, n, iterations, warmup) for n in timed}
     real = real_text_latency(clfs, texts, iterations)
     sections = [
