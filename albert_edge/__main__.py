@@ -1,8 +1,9 @@
-"""`python -m albert_edge`: an entry shim for the composed `albert-edge` command, which lives downstream in
-`albert_edge_export.commands` (the library modules of this package never import the export)."""
+"""`python -m albert_edge`: the training side's subcommands (train, pretrain, eval), as `torchrun -m albert_edge
+pretrain` launches them. The composed `albert-edge` command, with export, lives downstream in
+`albert_edge_export.commands` (`python -m albert_edge_export`): this package never imports the export."""
 
 import sys
 
-from albert_edge_export.commands import main
+from .cli import main
 
 sys.exit(main())

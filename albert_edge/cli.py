@@ -113,3 +113,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ValueError(f"unknown command {args.command!r}; expected train, pretrain or eval")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """train, pretrain and eval alone; errors become one line on stderr and exit 1, as in `albert-edge`."""
+    from albert_edge_runtime.cli import report_failure
+
+    parser = argparse.ArgumentParser(prog="python -m albert_edge", description="Train, pretrain and evaluate.")
+    add_training_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_failure(f"albert-edge {args.command}", exc)

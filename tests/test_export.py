@@ -110,7 +110,7 @@ def test_guard_refuses_and_leaves_nothing(tmp_path):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "albert_edge", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "albert_edge_export", *map(str, args)], capture_output=True, text=True)
 
 
 def test_cli_errors_are_one_line(tmp_path):

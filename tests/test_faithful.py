@@ -284,7 +284,7 @@ def test_the_same_export_twice_gives_the_same_decision_and_bytes(english, tmp_pa
     import sys
 
     def export_cli(out):
-        command = [sys.executable, "-m", "albert_edge", "export", str(english[0]), "--out", str(out)]
+        command = [sys.executable, "-m", "albert_edge_export", "export", str(english[0]), "--out", str(out)]
         return subprocess.run([*command, "--verify-data", "random"], capture_output=True, text=True)
 
     first, second = export_cli(tmp_path / "a"), export_cli(tmp_path / "b")

@@ -52,7 +52,7 @@ def write(path, rows: list[dict]) -> None:
 
 
 def cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "albert_edge", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "albert_edge_export", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
