@@ -115,7 +115,7 @@ def test_bench_checks_the_report_path_before_running(tmp_path):
 
 
 def test_export_past_the_position_table_is_one_clear_line(exported, tmp_path):
-    done = run("export", exported[0], "--out", tmp_path / "b", "--max-length", "1000", module="albert_edge")
+    done = run("export", exported[0], "--out", tmp_path / "b", "--max-length", "1000", module="albert_edge_export")
     one_error_line(done, "max_length 1000 is outside 4..512")
 
 

@@ -286,7 +286,7 @@ CLI_COMMANDS = [
     ["albert_edge_runtime", "bench"],
     ["albert_edge", "train"],
     ["albert_edge", "eval"],
-    ["albert_edge", "export"],
+    ["albert_edge_export", "export"],
 ]
 
 
@@ -313,7 +313,7 @@ def test_every_command_has_help(command):
         (["albert_edge_runtime", "bench", "--compare", "/no/a.json", "/no/b.json"], "/no/a.json"),
         (["albert_edge", "eval", "/no/such/ckpt"], "config.json not found"),
         (
-            ["albert_edge", "export", "/no/such/ckpt", "--out", "/tmp/never-written-albert-edge"],
+            ["albert_edge_export", "export", "/no/such/ckpt", "--out", "/tmp/never-written-albert-edge"],
             "checkpoint folder /no/such/ckpt does not exist",
         ),
         (
