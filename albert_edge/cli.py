@@ -117,9 +117,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """train, pretrain and eval alone; errors become one line on stderr and exit 1, as in `albert-edge`."""
-    from albert_edge_runtime.cli import report_failure
+    from albert_edge_runtime.cli import report_failure, version
 
     parser = argparse.ArgumentParser(prog="python -m albert_edge", description="Train, pretrain and evaluate.")
+    parser.add_argument("--version", action="version", version=f"albert-edge {version('albert-edge')}")
     add_training_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
