@@ -8,10 +8,11 @@ usage: device_logits.py dump TEXTS.txt OUT.npy [BUNDLE] [--exact-int8]
 The contract (KIND: fp32, int8, int4) is `albert_edge_runtime.parity`: labels equal and bounds on the logits.
 `--damage` moves the first x86 logit by DELTA before comparing: the way to prove the check fails.
 
-`--exact-int8` (the x86 side): on x86 CPUs without VNNI, onnxruntime's u8 x s8 GEMM kernel sums pairs of products
-with a saturating 16-bit instruction (vpmaddubsw), so its INT8 results are not exact, while ARM's NEON and UDOT
-kernels are. The x86 reference therefore runs the same model with each int8 weight stored as uint8 + 128 (zero
-point + 128): the same integers, through the u8 x u8 kernel, which widens before multiplying and is exact.
+`--exact-int8` (the x86 side, INT8 bundles): on x86 CPUs without VNNI, onnxruntime's u8 x s8 GEMM kernel sums pairs
+of products with a saturating 16-bit instruction (vpmaddubsw), so its INT8 results are not exact, while ARM's NEON
+and UDOT kernels are. The x86 reference therefore runs the bundle's exact-INT8 graph (export step exact.py: each
+int8 weight as uint8 + 128 through the u8 x u8 kernel, which widens before multiplying), as the runtime itself does
+on such CPUs; on a VNNI host both graphs give the same answers.
 """
 
 from __future__ import annotations
@@ -24,62 +25,14 @@ import numpy as np
 
 from albert_edge_runtime.parity import contract
 
-# Integer-GEMM ops of quantized graphs: input index of the weight and of its zero point.
-INTEGER_GEMMS = {"DynamicQuantizeMatMul": (1, 3), "MatMulIntegerToFloat": (1, 5), "MatMulInteger": (1, 3)}
-
-
-def unsigned_weights(model_path: Path, out_path: Path) -> int:
-    """Write `model_path` with every int8 GEMM weight as uint8 + 128 and its zero point + 128 (new initializers,
-    so a tensor shared with another op keeps its int8 form there). Returns how many GEMMs were changed."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(model_path))  # external weights are read in
-    inits = {i.name: i for i in model.graph.initializer}
-    added: dict[str, str] = {}
-
-    def unsigned(name: str, default_zero: bool = False) -> str:
-        if name not in added:
-            values = np.zeros((), np.int8) if default_zero else numpy_helper.to_array(inits[name])
-            shifted = (values.astype(np.int16) + 128).astype(np.uint8)
-            added[name] = f"{name or 'zero_point'}__u8"
-            model.graph.initializer.append(numpy_helper.from_array(shifted, added[name]))
-        return added[name]
-
-    changed = 0
-    for node in model.graph.node:
-        if node.op_type not in INTEGER_GEMMS or node.input[1] not in inits:
-            continue
-        if inits[node.input[1]].data_type != onnx.TensorProto.INT8:
-            continue
-        weight, zero = INTEGER_GEMMS[node.op_type]
-        while len(node.input) <= zero:
-            node.input.append("")
-        node.input[weight] = unsigned(node.input[weight])
-        node.input[zero] = unsigned(node.input[zero], default_zero=not node.input[zero])
-        changed += 1
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [init for init in model.graph.initializer if init.name in used]  # the int8 originals go
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    onnx.save(model, str(out_path))
-    return changed
-
 
 def dump(texts_path: str, out_path: str, bundle: str | None, exact_int8: bool = False) -> None:
     from albert_edge_runtime import SentimentClassifier
     from albert_edge_runtime.session import logits_alone
 
-    clf = SentimentClassifier.load(bundle)
-    if exact_int8:
-        import tempfile
-
-        from albert_edge_runtime.session import RuntimeOptions, make_session
-
-        with tempfile.TemporaryDirectory() as tmp:
-            if unsigned_weights(clf.bundle.model_path, Path(tmp) / "exact.onnx"):
-                options = RuntimeOptions(optimization=clf.bundle.manifest.load_optimization)
-                clf.session = make_session(str(Path(tmp) / "exact.onnx"), options)
+    # The x86 side asks for the exact graph where the bundle has one (INT8); elsewhere the CPU decides, and ARM's
+    # kernels are exact anyway.
+    clf = SentimentClassifier.load(bundle, exact_int8=True if exact_int8 else None)
     texts = Path(texts_path).read_text(encoding="utf-8").rstrip("\n").split("\n")
     # One text per run, as a device answers one request: dynamic INT8 takes one activation scale per batch, so in
     # a batch a last-bit difference in one row's activations would move every row's quantization.

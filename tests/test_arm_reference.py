@@ -1,4 +1,4 @@
-"""The x86 reference of the ARM gate: int8 GEMM weights moved to uint8 keep the model's integers."""
+"""The ARM gate's parity contract and its script (the x86 reference runs the exact-INT8 graph: test_exact_int8.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-
-from albert_edge_runtime import SentimentClassifier
-from albert_edge_runtime.session import RuntimeOptions, logits_alone, make_session
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "device_logits.py"
 
@@ -20,24 +16,6 @@ def device_logits():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_unsigned_weights_answer_as_the_int8_model(tmp_path):
-    clf = SentimentClassifier.load()
-    changed = device_logits().unsigned_weights(clf.bundle.model_path, tmp_path / "exact.onnx")
-    model = onnx.load(str(tmp_path / "exact.onnx"))
-    inits = {i.name: i for i in model.graph.initializer}
-    gemms = [n for n in model.graph.node if n.op_type in ("DynamicQuantizeMatMul", "MatMulIntegerToFloat")]
-    assert changed == len(gemms) > 0
-    assert all(inits[n.input[1]].data_type == onnx.TensorProto.UINT8 for n in gemms)
-    exact = make_session(str(tmp_path / "exact.onnx"), RuntimeOptions(optimization="disable"))
-    texts = ["这个产品很好", "质量太差了，再也不买了", "物流很快但是包装一般，客服态度还可以"]
-    rows = clf.encoder.encode_batch(texts)
-    for row in rows:  # one text per run, as the gate compares
-        a = logits_alone(clf.session, [row])
-        b = logits_alone(exact, [row])
-        # Equal integers; x86 without VNNI saturates in the int8 kernel only, within the INT8 contract's margin.
-        assert a.argmax() == b.argmax() and np.abs(a - b).max() <= 3e-2
 
 
 def test_the_parity_contract_passes_equal_logits_and_fails_a_moved_label_or_margin():
@@ -55,3 +33,15 @@ def test_the_parity_contract_passes_equal_logits_and_fails_a_moved_label_or_marg
     assert not figures["passed"] and figures["labels_equal"] == 2
     with pytest.raises(ValueError, match="unknown bundle kind 'int2'; expected one of fp32, int8, int4"):
         contract(reference, reference, "int2")
+
+
+def test_the_x86_reference_dump_runs_the_bundles_exact_int8_graph(tmp_path):
+    from albert_edge_runtime import SentimentClassifier
+    from albert_edge_runtime.session import logits_alone
+
+    texts = ["这个产品很好", "质量太差了，再也不买了"]
+    (tmp_path / "texts.txt").write_text("\n".join(texts), encoding="utf-8")
+    device_logits().dump(str(tmp_path / "texts.txt"), str(tmp_path / "x86.npy"), None, exact_int8=True)
+    exact = SentimentClassifier.load(exact_int8=True)
+    expected = np.concatenate([logits_alone(exact.session, [row]) for row in exact.encoder.encode_batch(texts)])
+    assert np.array_equal(np.load(tmp_path / "x86.npy"), expected)

@@ -72,12 +72,14 @@ def test_bench_on_a_short_bundle_clamps_lengths_and_prints_a_table(exported, tmp
         "1",
         "--parallel",
         "2",
+        "--exact-int8",
         "--json",
         tmp_path / "r.json",
     )  # default lengths go to 128; this bundle stops at 64
     assert done.returncode == 0, done.stderr
     assert "p50 ms" in done.stdout and "parallel 2" in done.stdout and "timed at 64" in done.stdout
     report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exact_int8_graph"] is True and "exact-INT8 graph" in done.stdout  # as asked, on any CPU
     assert set(report["latency_by_length"]) == {"16", "32", "64"} and report["lengths_clamped"] == [128]
     assert report["parallel"] == 2 and report["throughput_texts_per_s"]["1"] > 0  # "1": each text alone
     assert report["throughput_texts"] == 16  # a quick bench (2 iterations) times 8 texts per iteration, not 128

@@ -31,6 +31,7 @@ def test_int8_graph_cannot_fool_the_check(exported):
     assert set(manifest["files"]) == {
         "model.onnx",
         "model.onnx.data",
+        "model.exact-int8.onnx",
         "tokenizer.json",
         "config.json",
         "tokenizer_config.json",
@@ -38,6 +39,7 @@ def test_int8_graph_cannot_fool_the_check(exported):
     }
     assert manifest["model_data"] == ["model.onnx.data"] and manifest["load_optimization"] == "disable"
     assert manifest["problem_type"] == "single_label_classification"
+    assert manifest["exact_int8_model"] == "model.exact-int8.onnx" and manifest["metrics"]["exact_int8_vs_graph"]
 
 
 def test_shared_weights_stored_once_size_near_unique_params(exported):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from emulated import needs_emulator, run_haswell
 
 from albert_edge_runtime import machine
 from albert_edge_runtime.session import intra_op_threads
@@ -81,14 +82,12 @@ def test_doctor_prints_a_report_and_json():
     assert {"arch", "features", "usable_cores", "int8_kernel", "int4_kernel", "advice"} <= set(report)
 
 
-@pytest.mark.skipif(not shutil.which("qemu-x86_64-static"), reason="needs qemu-user-static (Debian package)")
+@needs_emulator
 def test_under_an_emulated_cpu_without_vnni_doctor_believes_the_cpu_not_proc_cpuinfo():
-    command = ["qemu-x86_64-static", "-cpu", "Haswell-v4", sys.executable, "-m", "albert_edge_runtime", "doctor"]
-    done = subprocess.run([*command, "--json"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = json.loads(run_haswell("-m", "albert_edge_runtime", "doctor", "--json").stdout)
     assert "avx2" in report["features"] and "avx512_vnni" not in report["features"]  # whatever the host has
-    assert "without VNNI" in report["int8_kernel"] and "differ from a VNNI machine" in report["advice"]
+    assert not {"avx_vnni", "amx_int8"} & set(report["features"])  # /proc/cpuinfo's word is the host's here
+    assert "without VNNI" in report["int8_kernel"] and "load their exact graph here" in report["advice"]
 
 
 @pytest.mark.parametrize(
@@ -111,7 +110,7 @@ def test_without_onnxruntime_the_import_says_why_and_what_to_do(machine, hint):
     [
         ("aarch64", {}, "NEON without dot product", "a Pi 4's Cortex-A72"),
         ("aarch64", {"asimddp": "auxv"}, "dot product (sdot/udot)", "fast path"),
-        ("x86_64", {"avx2": "cpuid"}, "AVX2 without VNNI", "differ from a VNNI machine"),
+        ("x86_64", {"avx2": "cpuid"}, "AVX2 without VNNI", "load their exact graph here"),
         ("x86_64", {"avx2": "cpuid", "avx512_vnni": "cpuid"}, "VNNI", "only for its smaller download"),
     ],
 )
@@ -119,3 +118,27 @@ def test_kernels_and_advice_follow_the_features(arch, features, kernel, said):
     m = machine.Machine(arch, "cpu", features, 4, 4)
     m.int8_kernel, m.int4_kernel = machine.int8_kernel(arch, features), machine.int4_kernel(arch, features)
     assert m.int8_kernel.startswith(kernel) and said in machine.advice(m)
+
+
+@pytest.mark.parametrize(
+    "arch, features, saturates",
+    [
+        ("x86_64", {"avx2": "cpuid"}, True),
+        ("x86_64", {"avx2": "cpuid", "avx512f": "cpuid"}, True),  # AVX-512 without VNNI saturates as well
+        ("x86_64", {"avx2": "cpuid", "avx512_vnni": "cpuid"}, False),
+        ("x86_64", {"avx2": "cpuid", "avx_vnni": "/proc/cpuinfo"}, False),
+        ("aarch64", {}, False),  # NEON's integer arithmetic is exact
+    ],
+)
+def test_which_cpus_saturate_int8(arch, features, saturates):
+    assert machine.int8_saturates(arch, features) is saturates
+
+
+@pytest.mark.skipif(machine.platform.machine() != "x86_64", reason="x86 feature probing")
+def test_proc_cpuinfo_is_not_believed_where_it_contradicts_cpuid(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: sse avx2 avx512f avx512_vnni avx_vnni\n")
+    monkeypatch.setattr(machine, "_numpy_cpu_features", lambda: {"AVX2": True})  # an emulated Haswell's answer
+    assert machine.cpu_features(cpuinfo) == {"avx2": "cpuid"}
+    monkeypatch.setattr(machine, "_numpy_cpu_features", lambda: {"AVX2": True, "AVX512F": True, "AVX512VNNI": True})
+    assert machine.cpu_features(cpuinfo)["avx_vnni"] == "/proc/cpuinfo"

@@ -51,7 +51,7 @@ def test_parallel_runs_give_each_text_its_own_answer_in_order(exported):
     assert list(itertools.islice(endless, 50)) == one.predict(list(itertools.islice(itertools.cycle(TEXTS), 50)))
     with pytest.raises(ValueError, match="parallel must be an integer >= 1 \\(texts run at once\\), got 0"):
         SentimentClassifier.load(exported[1], parallel=0)
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['thread'\]; RuntimeOptions has arena, memory_pattern"):
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['thread'\]; RuntimeOptions has arena, exact_int8, mem"):
         SentimentClassifier.load(exported[1], thread=2)
 
 
@@ -365,7 +365,7 @@ def test_a_format_2_bundle_still_loads_and_answers_the_same(tmp_path):
     old.mkdir()
     onnx.save(onnx.load(str(source / "model.onnx")), str(old / "model.onnx"))  # weights inline again
     shutil.copyfile(source / "tokenizer.json", old / "tokenizer.json")
-    for key in ("model_data", "load_optimization"):
+    for key in ("model_data", "load_optimization", "exact_int8_model"):
         del manifest[key]
     manifest["format_version"] = 2
     manifest["files"] = {name: {"sha256": file_sha256(old / name)} for name in ("model.onnx", "tokenizer.json")}

@@ -12,7 +12,7 @@ from typing import Any
 from albert_edge_runtime.bundle import file_sha256
 from albert_edge_runtime.manifest import Manifest
 
-MODEL_FILE, MODEL_DATA_FILE = "model.onnx", "model.onnx.data"
+MODEL_FILE, MODEL_DATA_FILE, EXACT_INT8_FILE = "model.onnx", "model.onnx.data", "model.exact-int8.onnx"
 
 
 def tool_versions() -> dict[str, str]:
@@ -47,8 +47,9 @@ def stage_bundle(
 ) -> Path:
     """A complete bundle in a hidden sibling of `out_dir` (checked to be creatable), for the end-to-end guard to
     load before anything is published. `model_files`: name in the bundle -> file, the graph (MODEL_FILE) first,
-    then its external weights. `interop`: extra text files (config.json, tokenizer_config.json) that let
-    transformers and optimum open the bundle; the runtime does not read them."""
+    then its external weights, and the exact-INT8 graph (EXACT_INT8_FILE) where there is one. `interop`: extra
+    text files (config.json, tokenizer_config.json) that let transformers and optimum open the bundle; the runtime
+    does not read them."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,8 @@ def stage_bundle(
             **manifest_fields,
             files=files,
             model=MODEL_FILE,
-            model_data=[name for name in model_files if name != MODEL_FILE],
+            model_data=[name for name in model_files if name not in (MODEL_FILE, EXACT_INT8_FILE)],
+            exact_int8_model=EXACT_INT8_FILE if EXACT_INT8_FILE in model_files else "",
             tokenizer="tokenizer.json",
             load_optimization="disable",
             tool_versions=tool_versions(),

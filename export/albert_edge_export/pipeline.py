@@ -18,9 +18,10 @@ from albert_edge_runtime.bundle import read_bundle
 from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
-from .bundle import MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
+from .bundle import EXACT_INT8_FILE, MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
 from .contract import INPUT_NAMES, INT4_AUTO_BLOCK, INT4_BLOCK_SIZES, OPSET, OUTPUT_NAME
 from .coverage import Coverage, coverage, weight_precisions
+from .exact import compare_graphs, exact_int8_graph
 from .fp32 import check_fp32, export_fp32, random_feeds
 from .graph import compact_names
 from .guard import guarded_quantize
@@ -121,6 +122,8 @@ def guard_end_to_end(
     refuse_unfaithful(result, options.max_drop, options.batch_tolerance, describe(options.verify_data, len(texts)))
     refuse_crashes(staging, random_texts(load_tokenizer(options.checkpoint)))
     report.end_to_end, report.end_to_end_data = result, f"{len(probes)} probes + {options.verify_data}"
+    if read_bundle(staging).exact_int8_path is not None:
+        report.exact_int8 = compare_graphs(staging, probes + texts)
     manifest = read_bundle(staging).manifest
     manifest.metrics = report.metrics(options)
     manifest.write(staging)
@@ -180,7 +183,9 @@ def build_graph(
     onnx.save(final, str(work / "final.onnx"))
     graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)
     files = {MODEL_FILE: graph, MODEL_DATA_FILE: graph.parent / MODEL_DATA_FILE}
-    report.model_bytes = sum(path.stat().st_size for path in files.values())
+    report.model_bytes = sum(path.stat().st_size for path in files.values())  # what one device loads
+    if exact_int8_graph(graph, graph.parent / EXACT_INT8_FILE):
+        files[EXACT_INT8_FILE] = graph.parent / EXACT_INT8_FILE
     return files
 
 

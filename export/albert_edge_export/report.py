@@ -66,6 +66,7 @@ class ExportReport:
     model_bytes: int = 0
     end_to_end: EndToEnd | None = None  # the staged bundle through the runtime vs transformers
     end_to_end_data: str = ""
+    exact_int8: dict[str, Any] | None = None  # the exact-INT8 graph against the bundle's graph (exact.compare_graphs)
 
     def metrics(self, options: ExportOptions) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,6 +80,8 @@ class ExportReport:
             out["test"] = {"data": "reviews-test", **self.test.to_dict()}
         if self.end_to_end is not None:
             out["end_to_end"] = {"data": self.end_to_end_data, **self.end_to_end.to_dict()}
+        if self.exact_int8 is not None:
+            out["exact_int8_vs_graph"] = self.exact_int8
         return out
 
     def quantization(self, options: ExportOptions) -> dict[str, Any]:

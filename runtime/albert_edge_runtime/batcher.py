@@ -67,8 +67,9 @@ class AsyncSentimentClassifier:
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
         parallel: int = 1,
+        exact_int8: bool | None = None,
     ) -> AsyncSentimentClassifier:
-        classifier = SentimentClassifier.load(path, threads=threads, parallel=parallel)
+        classifier = SentimentClassifier.load(path, threads=threads, parallel=parallel, exact_int8=exact_int8)
         return cls(classifier, max_batch, max_wait_ms, max_queue)
 
     def submit(self, texts: Iterable[str]) -> Future:

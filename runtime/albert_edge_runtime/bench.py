@@ -105,10 +105,10 @@ def throughput(clf: SentimentClassifier, texts: list[str], rounds: int) -> float
     return len(texts) * rounds / (time.perf_counter() - start)
 
 
-def cold_start(bundle: str | None, threads: int, texts_file: Path) -> dict[str, float]:
+def cold_start(bundle: str | None, threads: int, texts_file: Path, exact_int8: bool | None = None) -> dict[str, float]:
     """A fresh process: import + load + first prediction, then peak RSS after classifying the texts."""
     start = time.perf_counter()
-    probe = measure(bundle, texts_file, threads=threads)
+    probe = measure(bundle, texts_file, threads=threads, exact_int8=exact_int8)
     wall = time.perf_counter() - start
     return {
         "process_wall_s": wall,
@@ -130,16 +130,18 @@ def run_bench(
     texts_file: Path,
     against: str | None,
     parallel: int = 1,
+    exact_int8: bool | None = None,
 ) -> dict[str, Any]:
     """Lengths over a bundle's max_length are timed at the smaller max_length (the report says so); throughput runs
     over 128 texts (8 per timed iteration when that is fewer, never fewer than given), repeating the texts when
     there are fewer. `against`: a second bundle
-    (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against"."""
+    (say the same model's 4-bit export), timed interleaved with the first; its figures go under "against".
+    `exact_int8`: as `RuntimeOptions.exact_int8`; each section says which graph ran."""
     start = time.perf_counter()
-    clfs = [SentimentClassifier.load(bundle, threads=threads, parallel=parallel)]
+    clfs = [SentimentClassifier.load(bundle, threads=threads, parallel=parallel, exact_int8=exact_int8)]
     load_s = time.perf_counter() - start
     if against is not None:
-        clfs.append(SentimentClassifier.load(against, threads=threads, parallel=parallel))
+        clfs.append(SentimentClassifier.load(against, threads=threads, parallel=parallel, exact_int8=exact_int8))
     limit = min(clf.encoder.max_length for clf in clfs)
     timed = sorted({min(n, limit) for n in lengths})
     # At least 128 texts for a steady figure; a quick bench (few --iterations, as under an emulator) takes fewer.
@@ -154,10 +156,11 @@ def run_bench(
             "manifest_sha256": file_sha256(clf.bundle.root / "manifest.json"),  # covers every file's sha256
             "max_length": clf.encoder.max_length,
             "weights": clf.bundle.manifest.quantization.get("mode", "not recorded"),
+            "exact_int8_graph": clf.exact_int8,
             "latency_by_length": {n: by_clf[k] for n, by_clf in latency.items()},
             "real_text_latency": real[k],
             "throughput_texts_per_s": {"1": throughput(clf, pool, rounds=2)},
-            "cold_start": cold_start(path, threads, texts_file),
+            "cold_start": cold_start(path, threads, texts_file, exact_int8),
         }
         for k, (clf, path) in enumerate(zip(clfs, [bundle, against]))
     ]
@@ -178,7 +181,7 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"{m['cpu']} ({m['arch']}, {m['cores']} cores, {m['threads']} thread(s)), onnxruntime {m['onnxruntime']}"
         f", INT8 flags: {' '.join(m['int8_cpu_flags']) or 'none'}",
         f"bundle {report['bundle']} ({report['model_bytes'] / 1e6:.2f} MB, {report['weights']}, max_length "
-        f"{report['max_length']})",
+        f"{report['max_length']}{', exact-INT8 graph' if report.get('exact_int8_graph') else ''})",
         f"load {report['load_s']:.3f} s   cold start {cold['import_load_first_prediction_s']:.3f} s   "
         f"peak RSS {cold['peak_rss_mib']:.1f} MiB",
     ]

@@ -19,6 +19,7 @@ class Bundle:
     manifest: Manifest
     model_path: Path  # verified; onnxruntime reads it itself so no second copy of the weights lives in Python
     tokenizer_json: str
+    exact_int8_path: Path | None = None  # verified like the model; for CPUs whose INT8 kernel saturates
 
     @property
     def labels(self) -> list[str]:
@@ -103,6 +104,7 @@ def read_bundle(root: str | Path) -> Bundle:
     model_path, _ = _verified_path(root, manifest.model, manifest.files)
     for name in manifest.model_data:  # onnxruntime reads them itself, next to the model
         _verified_path(root, name, manifest.files)
+    exact = _verified_path(root, manifest.exact_int8_model, manifest.files)[0] if manifest.exact_int8_model else None
     tokenizer_path, digest = _verified_path(root, manifest.tokenizer, manifest.files)
     tokenizer = tokenizer_path.read_bytes()
     if sha256_hex(tokenizer) != digest:  # read once more to parse: make sure it is still the verified file
@@ -111,4 +113,4 @@ def read_bundle(root: str | Path) -> Bundle:
         tokenizer_json = tokenizer.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"{manifest.tokenizer} is not UTF-8 text; re-export the bundle") from exc
-    return Bundle(root, manifest, model_path, tokenizer_json)
+    return Bundle(root, manifest, model_path, tokenizer_json, exact)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .bundle import Bundle, BundleError, read_bundle
 from .encoding import Encoded, TextEncoder, TokenizerUnavailable, load_tokenizer_json
+from .machine import this_cpu_int8_saturates
 from .session import RuntimeOptions, apply_head, make_session, run_one
 
 MAX_BATCH_ITEMS = 1_000_000
@@ -58,6 +59,19 @@ class Prediction:
         }
 
 
+def exact_int8_chosen(bundle: Bundle, options: RuntimeOptions) -> bool:
+    """Whether to load the bundle's exact-INT8 graph: as `options.exact_int8` says, else where this CPU's INT8
+    kernel saturates and the bundle has one."""
+    if options.exact_int8 is None:
+        return bundle.exact_int8_path is not None and this_cpu_int8_saturates()
+    if options.exact_int8 and bundle.exact_int8_path is None:
+        raise BundleError(
+            f"{bundle.root} has no exact-INT8 graph (fp32 and 4-bit bundles need none, INT8 bundles of older "
+            "exports lack it); drop exact_int8=True, or re-export the bundle with this albert-edge"
+        )
+    return options.exact_int8
+
+
 def default_bundle_path() -> Path:
     return Path(__file__).parent / "default_bundle"  # package data, installed next to this module
 
@@ -85,7 +99,12 @@ class SentimentClassifier:
         manifest = bundle.manifest
         self.encoder = TextEncoder(tokenizer, manifest.max_length, manifest.truncation)
         self.pad_id = manifest.pad_token_id
-        self.session = make_session(str(bundle.model_path), options)
+        self.exact_int8 = exact_int8_chosen(bundle, options)
+        if self.exact_int8:  # its weight conversions are constants that onnxruntime folds at level basic and up
+            level = "basic" if options.optimization == "disable" else options.optimization
+            self.session = make_session(str(bundle.exact_int8_path), replace(options, optimization=level))
+        else:
+            self.session = make_session(str(bundle.model_path), options)
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output = self.session.get_outputs()[0].name
         outputs = self.session.get_outputs()[0].shape

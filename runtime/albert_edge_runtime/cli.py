@@ -26,6 +26,13 @@ def _common(p: argparse.ArgumentParser, default: int | None = 1) -> None:
         default=default,
         help="texts run at once, one core each: throughput on many texts, answers unchanged (default 1)",
     )
+    p.add_argument(
+        "--exact-int8",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the bundle's exact-INT8 graph (the answers of VNNI and ARM machines; slower GEMMs); default: on x86 "
+        "CPUs without VNNI only, where onnxruntime's fast INT8 kernel saturates (albert-edge-run doctor says which)",
+    )
 
 
 def version(distribution: str = "albert-edge-runtime") -> str:
@@ -213,7 +220,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts = read_texts(args)
     if not texts:
         raise ValueError("no texts given; pass them as arguments, with --file FILE, or pipe them in")
-    clf = SentimentClassifier.load(args.bundle, threads=args.threads, parallel=args.parallel)
+    options = {"threads": args.threads, "parallel": args.parallel, "exact_int8": args.exact_int8}
+    clf = SentimentClassifier.load(args.bundle, **options)
     foreign = clf.texts_outside_languages(texts)
     if foreign:
         print(
@@ -258,6 +266,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             Path(f.name),
             args.against,
             args.parallel,
+            args.exact_int8,
         )
     print("\n".join(bench.summary(report)))
     if args.json_out:
@@ -296,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     sock = listen(args.host, args.port)
     classifier = AsyncSentimentClassifier.load(
-        args.bundle, args.threads, args.max_batch, args.max_wait_ms, args.max_queue, parallel=args.parallel
+        args.bundle, args.threads, args.max_batch, args.max_wait_ms, args.max_queue, args.parallel, args.exact_int8
     )
     host, port = sock.getsockname()[:2]
     print(f"albert-edge-run serve: listening on http://{host}:{port}/v1/sentiment", file=sys.stderr, flush=True)
@@ -322,7 +331,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(json.dumps(summary))
         return 0
-    clf = SentimentClassifier.load(args.bundle, threads=args.threads or 1, parallel=args.parallel or 1)
+    clf = SentimentClassifier.load(
+        args.bundle, threads=args.threads or 1, parallel=args.parallel or 1, exact_int8=args.exact_int8
+    )
     summary = score_file(
         clf, Path(args.input), Path(args.out), args.text_column, not args.no_progress, args.result_prefix
     )

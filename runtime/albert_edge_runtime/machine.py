@@ -94,7 +94,10 @@ def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
         probed = _numpy_cpu_features()
         found |= {name: "cpuid" for name, key in X86_FROM_NUMPY.items() if probed.get(key)}
         flags = cpuinfo_flags(cpuinfo)
-        found |= {name: "/proc/cpuinfo" for name in X86_FROM_CPUINFO if name in flags}
+        # /proc/cpuinfo describes another CPU when it disagrees with CPUID (an emulator shows the host's flags):
+        # then its word is not taken for the features CPUID was not asked about either.
+        if all((name in flags) == bool(probed.get(key)) for name, key in X86_FROM_NUMPY.items()):
+            found |= {name: "/proc/cpuinfo" for name in X86_FROM_CPUINFO if name in flags}
     elif arch in ("aarch64", "arm64"):
         found |= {name: "auxv" for name, (kind, bit) in ARM_HWCAP.items() if _getauxval(kind) & bit}
     return found
@@ -143,6 +146,17 @@ def int8_kernel(arch: str, features: dict[str, str]) -> str:
             return "I8MM (smmla/ummla)"
         return "dot product (sdot/udot)" if "asimddp" in features else "NEON without dot product (slower)"
     return f"no tuned kernel known for {arch}"
+
+
+def int8_saturates(arch: str, features: dict[str, str]) -> bool:
+    """True where onnxruntime's u8 x s8 GEMM kernel adds pairs of products in saturating 16-bit arithmetic (x86
+    without VNNI or AMX), so INT8 answers move from those of exact machines; `RuntimeOptions.exact_int8` then
+    defaults to the bundle's exact graph."""
+    return arch in ("x86_64", "amd64") and not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(features)
+
+
+def this_cpu_int8_saturates() -> bool:
+    return int8_saturates(platform.machine().lower(), cpu_features())
 
 
 def int4_kernel(arch: str, features: dict[str, str]) -> str:
@@ -203,8 +217,11 @@ def advice(m: Machine) -> str:
         lead = f"this process may use {m.usable_cores} of {m.cores_online} cores ({limit}); --threads 0 uses them all. "
     else:
         lead = ""
-    if "without VNNI" in m.int8_kernel:
-        return lead + "INT8 runs, but answers may differ from a VNNI machine's by ~1e-3; labels rarely change."
+    if int8_saturates(m.arch, m.features):
+        return lead + (
+            "INT8 bundles load their exact graph here (u8 x u8 kernel: the same answers as VNNI and ARM machines, "
+            "slower GEMMs); --no-exact-int8 trades that for speed (answers move by ~1e-3, labels rarely)."
+        )
     if "without dot product" in m.int8_kernel:
         return lead + (
             "INT8 runs on NEON without dot product (a Pi 4's Cortex-A72): slower than on a Pi 5; 4-bit bundles "

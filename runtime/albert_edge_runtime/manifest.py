@@ -32,6 +32,9 @@ class Manifest:
     files: dict[str, dict[str, Any]]  # name -> {"sha256", "bytes"}, every file the runtime or another tool reads
     model: str = "model.onnx"
     model_data: list[str] = field(default_factory=list)  # the graph's external weights files, next to it
+    # The same model for CPUs whose INT8 kernel saturates (x86 without VNNI): weights shifted to uint8 at load by
+    # constant folding, sharing `model_data`; "" for bundles without int8 GEMMs or from older exporters.
+    exact_int8_model: str = ""
     tokenizer: str = "tokenizer.json"
     format_version: int = FORMAT_VERSION
     problem_type: str = PROBLEM_TYPES[0]  # version 1 bundles are single-label softmax only
@@ -46,8 +49,8 @@ class Manifest:
 
     @property
     def model_files(self) -> list[str]:
-        """The graph and its weights files."""
-        return [self.model, *self.model_data]
+        """The graphs and their weights files."""
+        return [self.model, *self.model_data] + ([self.exact_int8_model] if self.exact_int8_model else [])
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
@@ -98,6 +101,8 @@ class Manifest:
             )
         if not isinstance(self.pad_token_id, int) or self.pad_token_id < 0:
             raise BundleError(f"{source}: pad_token_id must be a non-negative integer; re-export the bundle")
+        if not isinstance(self.exact_int8_model, str):
+            raise BundleError(f"{source}: exact_int8_model must be a file name or empty; re-export the bundle")
         if not isinstance(self.model_data, list):
             raise BundleError(f"{source}: model_data must be a list of file names; re-export the bundle")
         if not isinstance(self.files, dict):

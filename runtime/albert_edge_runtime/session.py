@@ -40,6 +40,9 @@ class RuntimeOptions:
     prepacking: re-lays weights for faster GEMMs at the cost of a second copy of them in memory.
     optimization: graph optimisation level applied at load (disable, basic, extended, all); None: the bundle's
         (none when the export already optimised it).
+    exact_int8: load the bundle's exact-INT8 graph (its GEMMs on onnxruntime's exact u8 x u8 kernel), which
+        gives the answers of VNNI and ARM machines on an x86 CPU without VNNI, where the default kernel saturates
+        (answers move by ~1e-3) but is faster. None: exactly where this CPU needs it (`machine.int8_saturates`).
     """
 
     threads: int = 1
@@ -48,8 +51,11 @@ class RuntimeOptions:
     prepacking: bool = True
     optimization: str | None = None
     parallel: int = 1
+    exact_int8: bool | None = None
 
     def __post_init__(self) -> None:
+        if not (self.exact_int8 is None or isinstance(self.exact_int8, bool)):
+            raise ValueError(f"exact_int8 must be True, False or None (where the CPU needs it): {self.exact_int8!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"threads must be an integer >= 0 (0 = all cores), got {self.threads!r}")
         if not isinstance(self.parallel, int) or self.parallel < 1:
