@@ -142,7 +142,7 @@ for cpu in cortex-a72 cortex-a76; do
   say "== $cpu: device tests (predict, threads, async batcher, HTTP service)"
   run_in sh -c 'cd /work && python -m pytest -q -p no:cacheprovider device' || status=1
   run_in albert-edge-run predict --format table "我非常喜欢这个产品，它让我感到非常满意" "质量太差了" || status=1
-  run_in albert-edge-run doctor || status=1  # the emulated CPU's own features (tests/device checks A72 vs A76)
+  run_in albert-edge-run doctor --bundle /work/bundles/default-int4 || status=1  # the emulated CPU's own features (tests/device checks A72 vs A76)
   # with the 4-bit bundle beside it, as a Pi user compares them (qemu's timings mean nothing: the path must work)
   run_in albert-edge-run bench --iterations 3 --warmup 1 --lengths 32 \
     --against /work/bundles/default-int4 --json /work/bench-$cpu.json >/dev/null || status=1

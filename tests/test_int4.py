@@ -50,6 +50,11 @@ def test_int4_bundle_has_4_bit_weights_stored_once_at_about_half_the_bytes(expor
     opset = next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx"))
     assert manifest["onnx"]["opset"] == opset == 21  # the manifest said 17, the int8 graphs' opset
     assert manifest["quantization"]["block_size"] == 64  # auto: 128 divides neither 16 nor 64
+    nbits = [n for n in graph.graph.node if n.op_type == "MatMulNBits"]
+    groups = manifest["quantization"]["matmuls"]  # what decides a device's kernel: `doctor --bundle` reads it
+    assert sum(g["count"] for g in groups) == len(nbits) and {g["block_size"] for g in groups} == {64}
+    assert {g["K"] for g in groups} == {next(a.i for a in n.attribute if a.name == "K") for n in nbits}
+    assert manifest["exact_int8_model"] == "" and not (int4 / "model.exact-int8.onnx").exists()  # no int8 GEMMs
 
 
 def test_int4_bundle_runs_in_the_runtime_unchanged(exported, int4):
@@ -142,5 +147,18 @@ def test_int4_auto_block_is_128_only_where_no_block_needs_padding():
     assert int4_block_size([128, 312, 1248]) == 64  # the default model's: 312 is no multiple of 64 or 128
     assert int4_block_size([128, 64, 256]) == 64
     assert block_size("auto") == 0 and block_size("128") == 128
-    with pytest.raises(argparse.ArgumentTypeError, match="'big' is not a block size; give auto, 64 or 128"):
+    with pytest.raises(argparse.ArgumentTypeError, match="'big' is not a block size; give auto, arm, 64 or 128"):
         block_size("big")
+
+
+def test_int4_arm_block_lets_the_most_weights_take_kleidiai():
+    from albert_edge_export.contract import INT4_ARM_BLOCK
+    from albert_edge_export.options import block_size
+    from albert_edge_export.quantize import arm_block_size
+
+    assert block_size("arm") == INT4_ARM_BLOCK
+    h, i = 312, 1248  # the default model: only 32 divides the feed-forward output's K (no multiple of 32 fits 312)
+    assert arm_block_size({128: 128 * h, h: 5 * h * h + h * i, i: i * h}) == 32
+    h, i = 768, 3072  # albert-base-v2: every K takes 128
+    assert arm_block_size({128: 128 * h, h: 5 * h * h + h * i, i: i * h}) == 128
+    assert arm_block_size({320: 100, 1280: 100}) == 64  # 320 = 5 x 64

@@ -142,3 +142,30 @@ def test_proc_cpuinfo_is_not_believed_where_it_contradicts_cpuid(tmp_path, monke
     assert machine.cpu_features(cpuinfo) == {"avx2": "cpuid"}
     monkeypatch.setattr(machine, "_numpy_cpu_features", lambda: {"AVX2": True, "AVX512F": True, "AVX512VNNI": True})
     assert machine.cpu_features(cpuinfo)["avx_vnni"] == "/proc/cpuinfo"
+
+
+@pytest.mark.parametrize(
+    "arch, features, k, block, path",
+    [
+        ("aarch64", {"asimddp": "auxv"}, 1248, 32, "int8 compute (KleidiAI)"),
+        ("aarch64", {"i8mm": "auxv"}, 128, 128, "int8 compute (KleidiAI)"),
+        ("aarch64", {"asimddp": "auxv"}, 312, 32, "not KleidiAI: blocks of 32 are no multiple of 32 dividing K"),
+        ("aarch64", {"asimddp": "auxv"}, 1248, 16, "not KleidiAI: blocks of 16"),
+        ("aarch64", {}, 1248, 32, "fp32 compute (no dot product"),
+        ("x86_64", {"avx2": "cpuid"}, 1248, 32, "MLAS 4-bit kernels"),
+    ],
+)
+def test_each_4bit_gemm_kind_gets_its_path(arch, features, k, block, path):
+    assert machine.nbits_path(arch, features, k, block).startswith(path)
+
+
+def test_doctor_says_which_graph_and_kernels_a_bundle_takes_here():
+    done = subprocess.run(
+        [sys.executable, "-m", "albert_edge_runtime", "doctor", "--bundle", str(machine.Path(__file__).parent.parent
+         / "runtime" / "albert_edge_runtime" / "default_bundle"), "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (line,) = json.loads(done.stdout)["bundle"]
+    graph = "the exact-INT8 graph" if machine.this_cpu_int8_saturates() else "its own graph"
+    assert line.startswith("INT8 GEMMs: ") and line.endswith(f"loads {graph}")

@@ -14,6 +14,11 @@ BATCH_TOLERANCE = 0.05
 # scales cost half of 64's; else 64, which fits widths like 312 with little padding. An embedding row of 128 takes
 # one scale; symmetric blocks need no zero points.
 INT4_AUTO_BLOCK = 0
+# `--int4-block-size arm`: onnxruntime's KleidiAI kernels (aarch64 with dot product) run a MatMulNBits on int8 only
+# where its block length is a multiple of 32 and divides K (mlas sqnbitgemm); this picks the block of
+# INT4_ARM_BLOCK_SIZES under which most weights qualify, the larger on a tie (fewer scales).
+INT4_ARM_BLOCK = -1
+INT4_ARM_BLOCK_SIZES = (32, 64, 128)
 INT4_BLOCK_SIZES = (64, 128)
 INT4_EMBEDDING_BLOCK_SIZE = 128
 INT4_SYMMETRIC = True

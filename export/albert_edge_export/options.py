@@ -13,7 +13,7 @@ from typing import Any
 
 from albert_edge.record import DEFAULT_SPLIT_SEED, TrainingRecord
 
-from .contract import BATCH_TOLERANCE, INT4_AUTO_BLOCK, INT4_SYMMETRIC, WEIGHTS
+from .contract import BATCH_TOLERANCE, INT4_ARM_BLOCK, INT4_AUTO_BLOCK, INT4_SYMMETRIC, WEIGHTS
 
 
 def option(default: Any, group: str, help: str, **flag: Any) -> Any:
@@ -23,11 +23,11 @@ def option(default: Any, group: str, help: str, **flag: Any) -> Any:
 
 
 def block_size(text: str) -> int:
-    """`--int4-block-size`: auto, or a number (the pipeline checks it is a power of two >= 16)."""
-    if text == "auto":
-        return INT4_AUTO_BLOCK
+    """`--int4-block-size`: auto, arm, or a number (the pipeline checks it is a power of two >= 16)."""
+    if text in ("auto", "arm"):
+        return INT4_AUTO_BLOCK if text == "auto" else INT4_ARM_BLOCK
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a block size; give auto, 64 or 128")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block size; give auto, arm, 64 or 128")
     return int(text)
 
 
@@ -93,8 +93,9 @@ class ExportOptions:
     int4_block_size: int = option(
         INT4_AUTO_BLOCK,
         FORMAT,
-        "with --weights int4: MatMul weights per 4-bit scale, a power of two >= 16, or auto (default): 128 when "
-        "the model's embedding, hidden and feed-forward widths are multiples of 128, else 64",
+        "with --weights int4: MatMul weights per 4-bit scale, a power of two >= 16; auto (default): 128 when "
+        "the model's embedding, hidden and feed-forward widths are multiples of 128, else 64; arm: the multiple "
+        "of 32 that lets most weights take onnxruntime's KleidiAI int8 kernels on ARM (it must divide K)",
         type=block_size,
     )
     int4_symmetric: bool = option(INT4_SYMMETRIC, FORMAT, "with --weights int4: blocks without zero points (smaller)")

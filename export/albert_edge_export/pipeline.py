@@ -19,7 +19,7 @@ from albert_edge_runtime.encoding import TextEncoder
 from albert_edge_runtime.session import feeds_for
 
 from .bundle import EXACT_INT8_FILE, MODEL_DATA_FILE, MODEL_FILE, check_out_dir, publish, stage_bundle
-from .contract import INPUT_NAMES, INT4_AUTO_BLOCK, INT4_BLOCK_SIZES, OPSET, OUTPUT_NAME
+from .contract import INPUT_NAMES, INT4_ARM_BLOCK, INT4_AUTO_BLOCK, INT4_BLOCK_SIZES, OPSET, OUTPUT_NAME
 from .coverage import Coverage, coverage, weight_precisions
 from .exact import compare_graphs, exact_int8_graph
 from .fp32 import check_fp32, export_fp32, random_feeds
@@ -27,7 +27,7 @@ from .graph import compact_names
 from .guard import guarded_quantize
 from .optimize import optimize, optimize_for_device
 from .options import ExportOptions, resolved
-from .quantize import int4_block_size, int4_ready, nodes_matching
+from .quantize import arm_block_size, int4_block_size, int4_ready, nbits_matmuls, nodes_matching
 from .reference import end_to_end, reference_outputs, refuse_crashes, refuse_unfaithful
 from .report import ExportReport, weight_format
 from .texts import describe, held_out, probe_texts, random_texts
@@ -57,14 +57,18 @@ def run_export(options: ExportOptions) -> Path:
     check_out_dir(options.out)
     fmt = weight_format(options.weights)
     block = options.int4_block_size
-    if fmt.blocks and block != INT4_AUTO_BLOCK and (block < 16 or block & (block - 1)):
+    if fmt.blocks and block not in (INT4_AUTO_BLOCK, INT4_ARM_BLOCK) and (block < 16 or block & (block - 1)):
         raise ValueError(f"--int4-block-size {block} is not a power of two >= 16; try {min(INT4_BLOCK_SIZES)} or auto")
     problem_type = exportable_head(options.checkpoint)
     model = load_pretrained(options.checkpoint)
-    if block == INT4_AUTO_BLOCK:  # resolved once, so the guard's trials and the manifest see the same block
-        config = model.config
-        widths = [config.embedding_size, config.hidden_size, config.intermediate_size]
-        options = replace(options, int4_block_size=int4_block_size(widths))
+    if block in (INT4_AUTO_BLOCK, INT4_ARM_BLOCK):  # resolved once: the guard's trials and the manifest agree
+        c = model.config
+        if block == INT4_AUTO_BLOCK:
+            block = int4_block_size([c.embedding_size, c.hidden_size, c.intermediate_size])
+        else:  # weights per K: the embedding mapping; Q, K, V, output, FFN in, pooler; FFN out
+            h, i = c.hidden_size, c.intermediate_size
+            block = arm_block_size({c.embedding_size: c.embedding_size * h, h: 5 * h * h + h * i, i: i * h})
+        options = replace(options, int4_block_size=block)
     positions = model.config.max_position_embeddings
     if not 4 <= options.max_length <= positions:
         raise ValueError(
@@ -179,6 +183,7 @@ def build_graph(
         allowed = set(kept) | pattern_weights(onnx.load(str(base)), options.keep_fp32)
         refuse_uncovered(report.coverage, allowed, names)
     report.weight_precisions = {names.get(k, k): v for k, v in weight_precisions(final).items()}
+    report.nbits_matmuls = nbits_matmuls(final)
     compact_names(final)
     onnx.save(final, str(work / "final.onnx"))
     graph = optimize_for_device(work / "final.onnx", work / "device", MODEL_FILE, MODEL_DATA_FILE)

@@ -12,7 +12,7 @@ from onnx import version_converter
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-from .contract import INT4_ACCURACY_LEVEL, INT4_BLOCK_SIZES, INT4_IR_VERSION, INT4_OPSET
+from .contract import INT4_ACCURACY_LEVEL, INT4_ARM_BLOCK_SIZES, INT4_BLOCK_SIZES, INT4_IR_VERSION, INT4_OPSET
 from .graph import dedupe_initializers, gemm_as_matmul
 
 
@@ -74,6 +74,25 @@ def int4_ready(in_path: Path, out_path: Path) -> Path:
     model.ir_version = max(model.ir_version, INT4_IR_VERSION)
     onnx.save(model, str(out_path))
     return out_path
+
+
+def arm_block_size(weights_by_k: dict[int, int]) -> int:
+    """The block of INT4_ARM_BLOCK_SIZES that divides the K of the most weights (`weights_by_k`: K -> weights
+    with that K), the larger on a tie: those MatMuls take KleidiAI's int8 kernels on ARM with dot product."""
+    ready = {b: sum(n for k, n in weights_by_k.items() if k % b == 0) for b in INT4_ARM_BLOCK_SIZES}
+    return max(INT4_ARM_BLOCK_SIZES, key=lambda b: (ready[b], b))
+
+
+def nbits_matmuls(model: onnx.ModelProto) -> list[dict[str, int]]:
+    """The graph's MatMulNBits grouped by (bits, K, block_size), with how many of each: what decides the kernel
+    a device runs them on (`albert-edge-run doctor --bundle`)."""
+    counts: dict[tuple[int, int, int], int] = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            a = {attr.name: attr.i for attr in node.attribute}
+            key = (a["bits"], a["K"], a["block_size"])
+            counts[key] = counts.get(key, 0) + 1
+    return [{"bits": b, "K": k, "block_size": blk, "count": n} for (b, k, blk), n in sorted(counts.items())]
 
 
 def int4_block_size(widths: list[int]) -> int:

@@ -64,6 +64,7 @@ class ExportReport:
     coverage: Coverage = field(default_factory=Coverage)
     weight_precisions: dict[str, str] = field(default_factory=dict)
     model_bytes: int = 0
+    nbits_matmuls: list[dict[str, int]] = field(default_factory=list)  # MatMulNBits by bits, K and block size
     end_to_end: EndToEnd | None = None  # the staged bundle through the runtime vs transformers
     end_to_end_data: str = ""
     exact_int8: dict[str, Any] | None = None  # the exact-INT8 graph against the bundle's graph (exact.compare_graphs)
@@ -104,6 +105,7 @@ class ExportReport:
                 "embedding_block_size": INT4_EMBEDDING_BLOCK_SIZE,
                 "symmetric": options.int4_symmetric,
                 "accuracy_level": INT4_ACCURACY_LEVEL,
+                "matmuls": self.nbits_matmuls,
             }
         return out | {"weights": self.weight_precisions}
 

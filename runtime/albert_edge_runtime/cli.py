@@ -168,12 +168,20 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
         "doctor", help="this machine as the runtime sees it: CPU features, usable cores, memory limit, kernels, advice"
     )
     d.add_argument("--json", action="store_true", help="print the report as JSON")
+    d.add_argument("--bundle", default=None, help="also say which kernel each of this bundle's weight GEMMs takes here")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .machine import inspect, render
+    from .bundle import read_bundle
+    from .machine import bundle_paths, inspect, render
 
     machine = inspect()
+    if args.bundle:
+        manifest = read_bundle(args.bundle).manifest
+        matmuls = manifest.quantization.get("matmuls", [])
+        machine.bundle = bundle_paths(machine.arch, machine.features, manifest.exact_int8_model, matmuls)
+        if not machine.bundle:
+            machine.bundle = [f"no INT8 or 4-bit GEMMs recorded ({manifest.quantization.get('mode', 'fp32')})"]
     print(json.dumps(machine.to_dict(), indent=2) if args.json else render(machine))
     return 0
 

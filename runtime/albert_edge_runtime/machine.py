@@ -170,6 +170,32 @@ def int4_kernel(arch: str, features: dict[str, str]) -> str:
     return "onnxruntime's reference kernels"
 
 
+def nbits_path(arch: str, features: dict[str, str], k: int, block_size: int) -> str:
+    """The path MatMulNBits with this K and block length takes here (mlas sqnbitgemm: KleidiAI's kernels need
+    a block length that is a multiple of 32 and divides K)."""
+    if arch in ("aarch64", "arm64"):
+        if not ("asimddp" in features or "i8mm" in features):
+            return "fp32 compute (no dot product on this CPU)"
+        if block_size % 32 == 0 and k % block_size == 0:
+            return "int8 compute (KleidiAI)"
+        return f"not KleidiAI: blocks of {block_size} are no multiple of 32 dividing K (--int4-block-size arm)"
+    return int4_kernel(arch, features)
+
+
+def bundle_paths(arch: str, features: dict[str, str], exact_int8_model: str, matmuls: list[dict]) -> list[str]:
+    """One line per kind of weight GEMM of a bundle: the kernel it takes on this CPU."""
+    lines = []
+    if exact_int8_model:
+        graph = "the exact-INT8 graph (u8 x u8)" if int8_saturates(arch, features) else "its own graph"
+        lines.append(f"INT8 GEMMs: {int8_kernel(arch, features)}; loads {graph}")
+    for m in matmuls:
+        lines.append(
+            f"{m['count']} MatMulNBits ({m['bits']}-bit, K {m['K']}, blocks of {m['block_size']}): "
+            + nbits_path(arch, features, m["K"], m["block_size"])
+        )
+    return lines
+
+
 @dataclass
 class Machine:
     arch: str
@@ -184,6 +210,7 @@ class Machine:
     int8_kernel: str = ""
     int4_kernel: str = ""
     advice: str = ""
+    bundle: list[str] = field(default_factory=list)  # with `doctor --bundle`: the path of each of its GEMM kinds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -245,5 +272,6 @@ def render(m: Machine) -> str:
             f"INT8 kernel  {m.int8_kernel}",
             f"4-bit kernel {m.int4_kernel}",
             f"advice       {m.advice}",
+            *(f"bundle       {line}" for line in m.bundle),
         ]
     )

@@ -158,3 +158,11 @@ def test_doctor_reads_the_cpu_itself():
         assert machine.int8_kernel.startswith("dot product") == (emulated == "cortex-a76"), machine.int8_kernel
         assert ("without dot product" in machine.advice) == (emulated == "cortex-a72"), machine.advice
         assert ("fp32 compute (no dot product" in machine.int4_kernel) == (emulated == "cortex-a72")
+        from albert_edge_runtime.machine import bundle_paths
+
+        groups = [{"bits": 4, "K": k, "block_size": 32, "count": 1} for k in (1248, 312)]
+        fits, misses = bundle_paths(machine.arch, machine.features, "", groups)
+        if emulated == "cortex-a76":  # KleidiAI needs blocks that are multiples of 32 dividing K
+            assert fits.endswith("int8 compute (KleidiAI)") and "not KleidiAI" in misses
+        else:
+            assert "fp32 compute (no dot product" in fits and "fp32 compute (no dot product" in misses
