@@ -24,6 +24,7 @@ from bench.model import measure as judge_model
 from .contenders import (
     BEST,
     DEFAULT,
+    FLOOR,
     OURS,
     OURS4,
     TORCH,
@@ -34,6 +35,7 @@ from .contenders import (
     optimum_o1_int8,
 )
 from .fresh import fresh_run
+from .gemm_floor import floor_for, floor_runner
 from .latency import feeds_of_length, interleaved, ort_runner, torch_runner
 from .report import markdown_report, plot, update_readme
 
@@ -59,9 +61,11 @@ def export_ours(checkpoint: Path, out: Path, verify_data: str, max_drop: float, 
     )
 
 
-def latency_table(files: dict[str, Path], checkpoint: Path, threads: int, runs: int) -> dict:
+def latency_table(files: dict[str, Path], checkpoint: Path, threads: int, runs: int, floor: Path) -> dict:
+    """p50/p90 per length of every contender and of the shape's INT8 GEMM floor (bench.gemm_floor), interleaved."""
     runners = {name: ort_runner(str(path), threads) for name, path in files.items()}
     runners[TORCH] = torch_runner(str(checkpoint), threads)
+    runners[FLOOR] = floor_runner(floor, threads)
     vocab = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
     return {str(n): interleaved(runners, feeds_of_length(n, vocab), runs, warmup=5) for n in LENGTHS}
 
@@ -105,6 +109,7 @@ def measure(
     }
     texts_file = work / "texts.txt"
     texts_file.write_text("\n".join(texts), encoding="utf-8")
+    floor = floor_for(json.loads((checkpoint / "config.json").read_text()), work)
     folders = {
         OURS: ("ours", bundle),
         OURS4: ("ours", bundle4),
@@ -118,12 +123,12 @@ def measure(
         "int4_goal_mb": int4_goal_mb,
         "bytes": {k: stored_bytes(p) for k, p in files.items()},
         "int8_coverage": {k: int8_coverage(p) for k, p in files.items()},
-        "latency": {"1": latency_table(files, checkpoint, 1, args.runs)},
+        "latency": {"1": latency_table(files, checkpoint, 1, args.runs, floor)},
         "fresh": fresh_table(folders, texts_file, args.rounds),
     }
     if args.all_cores:
         cores = os.cpu_count() or 1
-        result["latency"][str(cores)] = latency_table(files, checkpoint, cores, args.runs)
+        result["latency"][str(cores)] = latency_table(files, checkpoint, cores, args.runs, floor)
     if labels is not None:
         id2label = json.loads((checkpoint / "config.json").read_text())["id2label"]
         truth = np.asarray([id2label[str(y)] for y in labels])

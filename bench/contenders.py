@@ -11,6 +11,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 # Names used as keys in results.json and as column titles in the report.
 OURS, OURS4, BEST, DEFAULT, TORCH = "ours int8", "ours int4", "optimum O1 int8", "optimum default int8", "pytorch fp32"
 CONTENDERS = (OURS, OURS4, BEST, DEFAULT, TORCH)
+FLOOR = "INT8 GEMM floor"  # not a contender: the shape's weight GEMMs alone (bench.gemm_floor), timed beside them
 
 
 def optimum_o1_int8(checkpoint: Path, work: Path) -> Path:

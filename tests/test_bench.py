@@ -4,6 +4,7 @@ are written. Figures are not asserted (timings are noisy); their shape and the g
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 
@@ -47,6 +48,7 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path, capsys):
     contenders = {"ours int8", "ours int4", "optimum O1 int8", "optimum default int8", "pytorch fp32"}
     assert set(result["fresh"]) == contenders and set(result["accuracy"]) == contenders
     assert set(result["latency"]["1"]) == {"16", "32", "64", "128"}
+    assert all(row["INT8 GEMM floor"]["p50_ms"] > 0 for row in result["latency"]["1"].values())
     assert result["bytes"]["ours int4"] < result["bytes"]["ours int8"] < result["bytes"]["optimum default int8"]
     assert 0.5 < result["int8_coverage"]["ours int8"] <= 1.0
     assert all(r["peak_rss_mib"] > 0 and r["texts_per_s"] > 0 for r in result["fresh"].values())
@@ -55,6 +57,7 @@ def test_bench_runs_end_to_end_on_a_tiny_model(exported, tmp_path, capsys):
     text = readme.read_text()
     assert "old table" not in text and "| tiny | INT8 file size |" in text and text.endswith("rest\n")
     assert "| tiny | INT4 file size, ours int4 vs ours int8 |" in text and "| <= 2.0 MB | yes |" in text
+    assert "| tiny | batch-1 latency, 1 thread, ours / its INT8 GEMM floor at seq 16, 32, 64, 128 |" in text
     readme.write_text(f"{README_START}\nstale\n{README_END}\n")  # re-rendered from results.json, nothing rerun
     main(["--render-only", "--out", str(tmp_path / "r"), "--readme", str(readme)])
     assert readme.read_text().count("| tiny |") == text.count("| tiny |") > 0
@@ -120,3 +123,16 @@ def test_model_report_judges_per_source_and_the_glued_symbol_cost():
     }
     table = render(result)
     assert "| model | 90.00 % | 70.00 % |" in table and "| UER Tiny, published dev | - | 83.4 % |" in table
+
+
+def test_gemm_floor_is_every_weight_gemm_of_the_shape_in_int8_and_nothing_else(tmp_path):
+    import onnx
+
+    from bench.gemm_floor import floor_graph, floor_runner
+
+    path = floor_graph(16, 32, 48, 2, tmp_path / "floor.onnx")
+    nodes = onnx.load(str(path)).graph.node
+    assert {n.op_type for n in nodes} <= {"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul"}
+    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 1 + 6 * 2  # mapping, then Q K V O FFN FFN-out
+    (out,) = floor_runner(path)({"input_ids": np.zeros((1, 7), np.int64)})
+    assert out.shape == (1, 7, 32) and np.isfinite(out).all()
