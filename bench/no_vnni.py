@@ -3,7 +3,8 @@
 
 Rows: the default bundle's graph on onnxruntime's fast u8 x s8 kernel (`exact_int8=False`, which saturates there);
 what the runtime loads there by default (its exact-INT8 graph); and on this host, interleaved, what the exact graph
-costs in latency at 32 and 128 tokens (the emulator's timings mean nothing, so that cost is this CPU's).
+costs in latency at 32 and 128 tokens (the emulator's timings mean nothing, so that cost is this CPU's), and in
+memory (fresh processes, as the memory-budget tests measure).
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ def latency_ratio(runs: int = 60) -> dict:
     return result
 
 
+def added_memory() -> list[float]:
+    """What the runtime adds over the import floor classifying 1 000 test reviews, either graph (memory_probe,
+    the measurement the memory-budget tests use)."""
+    from albert_edge.data import load_reviews
+    from albert_edge_runtime.memory_probe import measure
+
+    texts = Path(tempfile.mkdtemp(prefix="no-vnni-memory-")) / "reviews.txt"
+    texts.write_text("\n".join(t.replace("\n", " ") for t in load_reviews().test.texts[:1000]), encoding="utf-8")
+    return [round(measure(None, texts, exact_int8=exact)["added_mib"], 1) for exact in (False, True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=200)
@@ -90,6 +102,7 @@ def main() -> None:
         chosen = emulated(texts, work / f"{exact}.npy", exact)
         rows[name] = chosen if "failed" in chosen else chosen | difference(host, np.load(work / f"{exact}.npy"))
     rows["exact graph's latency on this host, / fast graph, at 32 and 128 tokens"] = latency_ratio()
+    rows["MiB added over the import floor, 1 000 test reviews, fresh process: fast / exact graph"] = added_memory()
     print(json.dumps({"texts": args.texts, "against_this_host": rows}, indent=2))
 
 

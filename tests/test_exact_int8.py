@@ -43,8 +43,9 @@ def test_every_int8_gemm_weight_is_shifted_to_uint8_by_nodes_onnxruntime_folds()
     assert len(gemms) == SentimentClassifier.load().bundle.manifest.quantization["quantized_weight_matmuls"]
     for node in gemms:
         for index in INTEGER_GEMMS[node.op_type]:
-            cast = made_by[node.input[index]]  # weight and zero point: Cast(Add(Cast(int8), 128)) to uint8
-            assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.UINT8
+            add = made_by[node.input[index]]  # weight and zero point: Add(Cast(int8 -> uint8), 128)
+            cast = made_by[add.input[0]]
+            assert add.op_type == "Add" and cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.UINT8
     # The weights stay in the one shared file: the exact graph adds its conversion nodes and two scalars, no bytes
     # of weights.
     assert bundle.exact_int8_path.stat().st_size - bundle.model_path.stat().st_size < 4096
@@ -102,10 +103,10 @@ def test_the_export_refuses_an_exact_graph_that_answers_differently(tmp_path, mo
     bundle = tmp_path / "b"
     shutil.copytree(SentimentClassifier.load().bundle.root, bundle)
     graph = onnx.load(str(bundle / "model.exact-int8.onnx"), load_external_data=False)
-    graph.graph.initializer.append(onnx.numpy_helper.from_array(np.array(100, np.int32), "wrong_shift"))
+    graph.graph.initializer.append(onnx.numpy_helper.from_array(np.array(100, np.uint8), "wrong_shift"))
     zero_points = {n.input[3] for n in graph.graph.node if n.op_type == "DynamicQuantizeMatMul"}
     for node in graph.graph.node:
-        if node.op_type == "Add" and node.output[0].replace("__i32_shifted", "__u8") in zero_points:
+        if node.op_type == "Add" and node.output[0] in zero_points:
             node.input[1] = "wrong_shift"
     onnx.save(graph, str(bundle / "model.exact-int8.onnx"))
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -3,7 +3,7 @@
 There onnxruntime's u8 x s8 GEMM kernel adds pairs of products with a saturating 16-bit instruction (vpmaddubsw),
 so a dynamic-INT8 bundle's answers move from those of VNNI and ARM machines, whose integer dot products are exact.
 Its u8 x u8 kernel widens before multiplying and is exact everywhere. This graph is the bundle's own graph with
-each int8 GEMM weight W and zero point Z fed through Cast -> Add 128 -> Cast to uint8: the same integers shifted,
+each int8 GEMM weight W and zero point Z fed through Cast to uint8 -> Add 128: the same integers shifted,
 so the same products. Those nodes read only constants, so onnxruntime folds them when it loads the graph
 (optimisation level basic): the weights stay once in the shared weights file, the graph file adds a few KiB, and
 only a runtime on such a CPU loads it (`RuntimeOptions.exact_int8`).
@@ -30,12 +30,13 @@ SHIFT, ZERO_POINT = "exact_int8_shift", "exact_int8_zero_point"
 
 
 def _to_unsigned(name: str, nodes: list[onnx.NodeProto]) -> str:
-    """Nodes that turn int8 constant `name` into uint8 `name` + 128 (folded at load); returns the new name."""
-    wide, shifted, out = f"{name}__i32", f"{name}__i32_shifted", f"{name}__u8"
+    """Nodes that turn int8 constant `name` into uint8 `name` + 128 (folded at load); returns the new name. The
+    cast wraps (-1 becomes 255) and so does the uint8 addition, which gives v + 128 for every v in -128..127, with
+    no intermediate wider than the weight (folding keeps each intermediate in memory for a moment)."""
+    wrapped, out = f"{name}__wrapped", f"{name}__u8"
     nodes += [
-        helper.make_node("Cast", [name], [wide], to=TensorProto.INT32, name=f"{name}__to_i32"),
-        helper.make_node("Add", [wide, SHIFT], [shifted], name=f"{name}__plus_128"),
-        helper.make_node("Cast", [shifted], [out], to=TensorProto.UINT8, name=f"{name}__to_u8"),
+        helper.make_node("Cast", [name], [wrapped], to=TensorProto.UINT8, name=f"{name}__to_u8"),
+        helper.make_node("Add", [wrapped, SHIFT], [out], name=f"{name}__plus_128"),
     ]
     return out
 
@@ -62,7 +63,7 @@ def exact_int8_graph(graph_path: Path, out_path: Path) -> int:
         changed += 1
     if not changed:
         return 0
-    constants = [numpy_helper.from_array(np.array(128, np.int32), SHIFT)]
+    constants = [numpy_helper.from_array(np.array(128, np.uint8), SHIFT)]
     if any(ZERO_POINT in node.input for node in model.graph.node):
         constants.append(numpy_helper.from_array(np.array(128, np.uint8), ZERO_POINT))
     model.graph.initializer.extend(constants)
