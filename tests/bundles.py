@@ -74,3 +74,18 @@ def export_options(ckpt: Path, out: Path, **overrides):
         batch_tolerance=1.0,
     )
     return ExportOptions(**{**base, **overrides})
+
+
+def exact_int8_allowance_mib(bundle: Path) -> float:
+    """What loading a bundle's exact-INT8 graph may add to the memory budget: its GEMM weights once more as uint8
+    (onnxruntime folds them at load and keeps the result beside the prepacked copy) and half again for the folding
+    step's intermediate. It is what a CPU without VNNI pays by default (`RuntimeOptions.exact_int8`)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from albert_edge_export.exact import INTEGER_GEMMS
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    weights = {n.input[INTEGER_GEMMS[n.op_type][0]] for n in model.graph.node if n.op_type in INTEGER_GEMMS}
+    nbytes = sum(numpy_helper.to_array(i).nbytes for i in model.graph.initializer if i.name in weights)
+    return 1.5 * nbytes / 2**20

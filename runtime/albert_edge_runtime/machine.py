@@ -178,7 +178,7 @@ def nbits_path(arch: str, features: dict[str, str], k: int, block_size: int) -> 
             return "fp32 compute (no dot product on this CPU)"
         if block_size % 32 == 0 and k % block_size == 0:
             return "int8 compute (KleidiAI)"
-        return f"not KleidiAI: blocks of {block_size} are no multiple of 32 dividing K (--int4-block-size arm)"
+        return "not KleidiAI (it takes blocks that are multiples of 32 dividing K), onnxruntime's own kernels"
     return int4_kernel(arch, features)
 
 
