@@ -22,7 +22,7 @@ from albert_edge_runtime import SentimentClassifier
 from albert_edge_runtime.machine import this_cpu_int8_saturates
 from albert_edge_runtime.parity import contract
 
-from .reference import EndToEndError, outputs_of
+from .reference import EndToEndError, outputs_of, spread_sample
 
 # Integer-GEMM ops of quantized graphs: input index of the weight and of its zero point.
 INTEGER_GEMMS = {"DynamicQuantizeMatMul": (1, 3), "MatMulIntegerToFloat": (1, 5), "MatMulInteger": (1, 3)}
@@ -82,7 +82,7 @@ def compare_graphs(bundle_dir: Path, texts: list[str]) -> dict[str, Any]:
     contract that holds two machines to each other (`albert_edge_runtime.parity`). Where this CPU's kernel is exact
     the two must meet it (they are bit-identical in practice); where it saturates, the end-to-end guard has judged
     the exact graph against transformers already and these figures show what the default kernel moves."""
-    sample = [texts[i] for i in sorted(set(np.linspace(0, len(texts) - 1, min(len(texts), EXACT_SAMPLE)).astype(int)))]
+    sample = [texts[i] for i in spread_sample(len(texts), EXACT_SAMPLE)]
     answers = []
     for exact in (False, True):
         clf = SentimentClassifier.load(bundle_dir, exact_int8=exact)

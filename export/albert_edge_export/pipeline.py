@@ -126,9 +126,10 @@ def guard_end_to_end(
     refuse_unfaithful(result, options.max_drop, options.batch_tolerance, describe(options.verify_data, len(texts)))
     refuse_crashes(staging, random_texts(load_tokenizer(options.checkpoint)))
     report.end_to_end, report.end_to_end_data = result, f"{len(probes)} probes + {options.verify_data}"
-    if read_bundle(staging).exact_int8_path is not None:
+    staged = read_bundle(staging)
+    if staged.exact_int8_path is not None:
         report.exact_int8 = compare_graphs(staging, probes + texts)
-    manifest = read_bundle(staging).manifest
+    manifest = staged.manifest
     manifest.metrics = report.metrics(options)
     manifest.write(staging)
 

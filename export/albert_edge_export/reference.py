@@ -124,6 +124,11 @@ def batch_effect(single: np.ndarray, others: list[np.ndarray], problem_type: str
     return max(float((np.abs(other - single) / scale).max()) for other in others)
 
 
+def spread_sample(count: int, most: int) -> list[int]:
+    """Up to `most` indices of `count` items, evenly spread from the first to the last, in order."""
+    return sorted(set(np.linspace(0, count - 1, min(count, most)).astype(int).tolist()))
+
+
 def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference, truth: list[int | None] | None) -> EndToEnd:
     """Measure the staged bundle through the runtime, exactly as a device loads it, against `reference`.
     `truth`: gold label ids aligned with `texts` (None where a text has none), for accuracy."""
@@ -141,7 +146,7 @@ def end_to_end(bundle_dir: Path, texts: list[str], reference: Reference, truth: 
     listed = tqdm(clf.iter_predict(texts), total=len(texts), desc="end-to-end: runtime", unit=" texts", leave=False)
     answers = outputs_of(list(listed), clf.labels, kind)
     # Each text alone too, for the exact independence check: a spread sample, since every text runs alone anyway.
-    sample = sorted(set(np.linspace(0, len(texts) - 1, min(len(texts), ALONE_SAMPLE)).astype(int).tolist()))
+    sample = spread_sample(len(texts), ALONE_SAMPLE)
     alone = outputs_of([clf.predict([texts[i]])[0] for i in sample], clf.labels, kind)
     result = EndToEnd(
         count=len(texts),
