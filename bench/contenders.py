@@ -8,6 +8,8 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from .shapes import ALBERT_BASE_SHAPE
+
 # Names used as keys in results.json and as column titles in the report.
 OURS, OURS4, BEST, DEFAULT, TORCH = "ours int8", "ours int4", "optimum O1 int8", "optimum default int8", "pytorch fp32"
 CONTENDERS = (OURS, OURS4, BEST, DEFAULT, TORCH)
@@ -54,15 +56,7 @@ def albert_base_checkpoint(folder: Path) -> Path:
 
     from albert_edge.tokenization import build_chinese_wordpiece, save_tokenizer
 
-    config = transformers.AlbertConfig(
-        vocab_size=30000,
-        embedding_size=128,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        hidden_act="gelu_new",
-    )
+    config = transformers.AlbertConfig(vocab_size=30000, **ALBERT_BASE_SHAPE)
     torch.manual_seed(0)
     transformers.AlbertForSequenceClassification(config).save_pretrained(folder)
     save_tokenizer(build_chinese_wordpiece(["这个产品很好", "质量太差了"] * 5, vocab_size=100, min_frequency=1), folder)

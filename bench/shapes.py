@@ -7,6 +7,17 @@ import json
 import random
 from pathlib import Path
 
+# albert-base-v2's shape, less its vocabulary: what "albert-base" means in every bench and test.
+ALBERT_BASE_SHAPE = dict(
+    embedding_size=128,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=512,
+    hidden_act="gelu_new",
+)
+
 
 def albert_base_with_vocabulary(folder: Path) -> Path:
     """albert-base-v2's shape (random weights, from transformers) with a 30 000-piece WordPiece vocabulary learnt
@@ -19,15 +30,7 @@ def albert_base_with_vocabulary(folder: Path) -> Path:
 
     texts = load_reviews().train.texts + load_news_texts()
     tokenizer = build_chinese_wordpiece(texts, vocab_size=30000, min_frequency=1, cjk="words")
-    config = transformers.AlbertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        embedding_size=128,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=512,
-    )
+    config = transformers.AlbertConfig(vocab_size=tokenizer.get_vocab_size(), **ALBERT_BASE_SHAPE)
     torch.manual_seed(0)
     transformers.AlbertForSequenceClassification(config).save_pretrained(folder)
     save_tokenizer(tokenizer, folder)

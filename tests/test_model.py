@@ -2,18 +2,11 @@ import pytest
 import torch
 
 from albert_edge import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification, load_pretrained
+from bench.shapes import ALBERT_BASE_SHAPE
 from hf_folders import TINY, hf_model, random_batch
 
 PARITY_SHAPES = {
-    "albert-base-v2 shape, small vocab": dict(
-        vocab_size=500,
-        embedding_size=128,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=512,
-    ),
+    "albert-base-v2 shape, small vocab": dict(ALBERT_BASE_SHAPE, vocab_size=500),
     "tiny chinese shape": dict(
         vocab_size=2000,
         embedding_size=128,
