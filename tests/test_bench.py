@@ -3,6 +3,7 @@ are written. Figures are not asserted (timings are noisy); their shape and the g
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,20 @@ def test_gemm_floor_is_every_weight_gemm_of_the_shape_in_int8_and_nothing_else(t
     assert sum(n.op_type == "MatMulInteger" for n in nodes) == 1 + 6 * 2  # mapping, then Q K V O FFN FFN-out
     (out,) = floor_runner(path)({"input_ids": np.zeros((1, 7), np.int64)})
     assert out.shape == (1, 7, 32) and np.isfinite(out).all()
+
+
+def test_bundle_latency_times_each_bundle_against_the_first(tmp_path):
+    import shutil
+
+    from bench.bundle_latency import compare
+
+    shipped = Path(__file__).resolve().parents[1] / "runtime" / "albert_edge_runtime" / "default_bundle"
+    copy = tmp_path / "copy"
+    shutil.copytree(shipped, copy)
+    result = compare([shipped, copy], lengths=(8, 16), runs=3)
+    assert result["base"] == str(shipped) and list(result["by_length"]) == ["8", "16"]
+    for row in result["by_length"].values():
+        assert row[str(shipped)]["over_base"] == 1.0 and row[str(copy)]["p50_ms"] > 0
+        assert row[str(copy)]["over_base"] == row[str(copy)]["p50_ms"] / row[str(shipped)]["p50_ms"]
+    with pytest.raises(ValueError, match="the same bundle was given twice; pass each bundle once"):
+        compare([shipped, shipped], runs=1)
