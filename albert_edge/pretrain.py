@@ -294,14 +294,15 @@ def pretraining_texts(args: PretrainArgs) -> list[str]:
     from .data import normalize
     from .sources import builtin_data, held_out_keys, load_sources
 
-    sources = load_sources(args.split_seed) if args.clue and not args.limit else None
-    train_texts = builtin_data(args.reviews, args.split_seed, sources).train.texts
-    if args.limit:
-        return unlabelled_texts(train_texts[: args.limit], news=False)
-    if not args.clue:
+    if args.limit or not args.clue:
+        train_texts = builtin_data(args.reviews, args.split_seed).train.texts
+        if args.limit:
+            return unlabelled_texts(train_texts[: args.limit], news=False)
         return unlabelled_texts(train_texts, news=args.news)
+    sources = load_sources(args.split_seed)  # read once: the training texts and the held-out keys both need them
+    train_texts = builtin_data(args.reviews, args.split_seed, sources).train.texts
     # A web corpus can hold a review's words verbatim (it does: a short one): such runs go, as dev/test texts must.
-    held_out = held_out_keys(sources or load_sources(args.split_seed))
+    held_out = held_out_keys(sources)
     clue = [text for text in load_clue_texts() if normalize(text) not in held_out]
     return unlabelled_texts(train_texts, news=args.news) + clue
 
