@@ -23,7 +23,16 @@ from .batching import bucketed_batches, pad_batch
 from .data import unlabelled_texts
 from .distributed import Placement, placed
 from .model import AlbertForPreTraining
-from .recipe import PRETRAIN_STATE, ModelArgs, arg, build_config, check_pretrained_shape, make_optimizer, special_ids
+from .recipe import (
+    CONTINUED_CARD,
+    PRETRAIN_STATE,
+    ModelArgs,
+    arg,
+    build_config,
+    check_pretrained_shape,
+    make_optimizer,
+    special_ids,
+)
 
 
 @dataclass(kw_only=True)
@@ -283,6 +292,7 @@ def continued_encoder(
         out.mkdir(parents=True, exist_ok=True)
         for name in ("tokenizer.json", "tokenizer_config.json", "pretrain.json"):
             shutil.copyfile(folder / name, out / name)
+        shutil.copyfile(info_path, out / CONTINUED_CARD)
     state = {"step": info["step"], "seconds": info["hours"] * 3600, "warmup_from": info["step"]}
     return tokenizer, model, state
 

