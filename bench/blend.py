@@ -30,10 +30,10 @@ def best_weight(model: np.ndarray, tfidf: np.ndarray, labels: np.ndarray) -> tup
 def blend_report(dev: dict[str, np.ndarray], test: dict[str, np.ndarray], counts: dict[str, int] | None) -> dict:
     """`dev` / `test`: arrays `model`, `tfidf` (positive-class probabilities) and `labels`; `counts`: each source's
     share of the test split, in order (None for one source)."""
-    if len(test["labels"]) != sum((counts or {"all": len(test["labels"])}).values()):
+    counts = counts or {"all": len(test["labels"])}
+    if len(test["labels"]) != sum(counts.values()):
         raise ValueError("the source counts do not add up to the test split; pass the counts of this split")
     weight, on_dev = best_weight(dev["model"], dev["tfidf"], dev["labels"])
-    counts = counts or {"all": len(test["labels"])}
     labels = test["labels"].tolist()
     parts = {
         "model": test["model"],
@@ -49,6 +49,7 @@ def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
     import torch
 
     from albert_edge.checkpoint import load_pretrained, text_settings
+    from albert_edge.config import AlbertConfig
     from albert_edge.evaluate import pytorch_logits
     from albert_edge.record import TrainingRecord
     from albert_edge.sources import builtin_data
@@ -57,13 +58,14 @@ def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
     from albert_edge_runtime.encoding import TextEncoder
 
     record = TrainingRecord.load(checkpoint)
-    if record is None or record.files:
+    if record is None or not record.builtin_reviews:
         raise ValueError(f"{checkpoint} was not trained on the built-in reviews; pass a run of `albert-edge train`")
+    labels = AlbertConfig.load(checkpoint).num_labels
+    if labels != 2:
+        raise ValueError(f"{checkpoint} has {labels} labels; the blend is for two-label models")
     data = builtin_data(record.reviews, record.split_seed)
     tfidf = tfidf_pipeline().fit(data.train.texts, data.train.labels)
     model = load_pretrained(checkpoint)
-    if model.config.num_labels != 2:
-        raise ValueError(f"{checkpoint} has {model.config.num_labels} labels; the blend is for two-label models")
     encoder = TextEncoder(load_tokenizer(checkpoint), *text_settings(checkpoint))
     splits = {}
     for name in ("dev", "test"):

@@ -176,6 +176,21 @@ def test_blend_picks_the_weight_on_dev_and_reports_every_source_on_test():
         blend_report(split, split, {"a": 3})
 
 
+def test_blend_refuses_a_model_trained_on_other_data(tmp_path):
+    from albert_edge.record import TrainingRecord
+    from bench.blend import probabilities
+
+    with pytest.raises(ValueError, match="was not trained on the built-in reviews; pass a run of `albert-edge train`"):
+        probabilities(tmp_path)  # no training.json: a Hugging Face folder
+    TrainingRecord(data={"files": {"train": {"path": "mine.csv"}}}).save(tmp_path)
+    with pytest.raises(ValueError, match="was not trained on the built-in reviews"):
+        probabilities(tmp_path)
+    TrainingRecord().save(tmp_path)  # the built-in reviews, but three labels
+    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b", "2": "c"}}))
+    with pytest.raises(ValueError, match="has 3 labels; the blend is for two-label models"):
+        probabilities(tmp_path)
+
+
 def test_own_data_writes_the_chosen_review_set_as_published(tmp_path):
     import csv
 
