@@ -98,7 +98,7 @@ def labelled_split(
         chosen = getattr(builtin, split)
         source = {"split": split, "reviews": reviews, "sha256": builtin.report["splits"][split]["sha256"]}
         if reviews == "all" and split == "test":  # the test split is every source's test set, in this order
-            source["source_counts"] = {name: s["test"] for name, s in builtin.report["sources"].items()}
+            source["source_counts"] = source_test_counts(builtin.report)
         return chosen.texts, chosen.labels, source
     file = read_labelled(data, *(columns or ("text", "label")))
     unknown = sorted(set(file.labels) - set(names))
@@ -160,6 +160,11 @@ def evaluate(
         **per_class(labels, logits.argmax(1), names),
         **per_source(source_counts, labels, logits.argmax(1)),
     }
+
+
+def source_test_counts(report: dict) -> dict[str, int]:
+    """Each source's size in a `--reviews all` test split, in the order the split joins them (its report says)."""
+    return {name: counts["test"] for name, counts in report["sources"].items()}
 
 
 def per_source(counts: dict[str, int] | None, labels: list[int], predicted: np.ndarray) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from albert_edge.evaluate import per_source
+from albert_edge.evaluate import per_source, source_test_counts
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 
@@ -76,7 +76,7 @@ def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
             "tfidf": tfidf.predict_proba(split.texts)[:, 1],
             "labels": np.asarray(split.labels),
         }
-    counts = {n: s["test"] for n, s in data.report["sources"].items()} if record.reviews == "all" else None
+    counts = source_test_counts(data.report) if record.reviews == "all" else None
     return splits["dev"], splits["test"], counts
 
 
