@@ -1,10 +1,11 @@
-"""Where a run computes: `--device auto|cpu|cuda`, mixed precision on GPUs, and data-parallel processes started by
-`torchrun` (PyTorch's own DDP: gloo on CPUs, nccl on GPUs). A plain process is a world of one."""
+"""Where a run computes: `--device auto|cpu|cuda`, `--precision auto|fp32|bf16` (autocast), and data-parallel
+processes started by `torchrun` (PyTorch's own DDP: gloo on CPUs, nccl on GPUs). A plain process is a world of one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ import torch
 import torch.distributed as dist
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+HWCAP2_BF16 = 1 << 14  # arm64 AT_HWCAP2 bit (linux/arch/arm64/include/uapi/asm/hwcap.h)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -33,7 +36,7 @@ class Placement:
     device: torch.device = torch.device("cpu")
     rank: int = 0
     world: int = 1
-    amp: torch.dtype | None = None  # autocast dtype on GPUs: bf16 where supported, else fp16 (with a grad scaler)
+    amp: torch.dtype | None = None  # autocast dtype (`amp_dtype`); fp16 comes with a grad scaler
 
     @property
     def main(self) -> bool:
@@ -41,9 +44,12 @@ class Placement:
         return self.rank == 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+        return autocast(self.device, self.amp)
+
+    @property
+    def precision(self) -> str:
+        """What the run computes in, for its records: fp32, bf16 or fp16."""
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
 
     def scaler(self) -> torch.amp.GradScaler | None:
         """fp16 needs loss scaling; bf16 and fp32 do not."""
@@ -62,16 +68,55 @@ class Placement:
             dist.barrier()
 
 
-def autocast_on(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on GPUs that have it (fine-tuning keeps no grad scaler), else full precision."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (x86 AVX512-BF16 or AMX, arm64 BF16), asked of the CPU itself: without
+    them oneDNN emulates bf16 and an autocast step is slower than fp32, not faster."""
+    arch = platform.machine().lower()
+    if arch in ("x86_64", "amd64"):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    if arch in ("aarch64", "arm64"):
+        from albert_edge_runtime.machine import _getauxval
+
+        return bool(_getauxval(26) & HWCAP2_BF16)  # 26 = AT_HWCAP2
+    return False
 
 
-def start(device: str) -> Placement:
+def amp_dtype(device: torch.device, precision: str, fp16: bool = True) -> torch.dtype | None:
+    """The autocast dtype of `--precision` on `device` (None: full fp32).
+
+    auto is bf16 on GPUs that have it, else fp16 where the caller scales the loss (`fp16`), else fp32; on CPUs auto
+    is fp32, so a recipe run on a CPU repeats its published figures; bf16 on a CPU is asked for by name."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if gpu_bf16 else (torch.float16 if fp16 else None)
+    if device.type == "cuda" and not gpu_bf16:
+        raise ValueError(
+            "--precision bf16: this GPU has no bf16 (torch.cuda.is_bf16_supported() is False); "
+            "use --precision auto or fp32"
+        )
+    if device.type == "cpu" and not cpu_has_bf16():
+        raise ValueError(
+            "--precision bf16: this CPU has no bf16 instructions (x86 AVX512-BF16 or AMX, arm64 BF16), so bf16 would "
+            "be emulated and slower than fp32; use --precision fp32 (or auto)"
+        )
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on `device`, or nothing for full precision."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def start(device: str, precision: str = "auto") -> Placement:
     """The placement of this process; under torchrun (WORLD_SIZE > 1) it joins the process group."""
     chosen = resolve_device(device)
+    amp = amp_dtype(chosen, precision)  # refused before any process group exists
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if chosen.type == "cuda":
@@ -79,9 +124,6 @@ def start(device: str) -> Placement:
         torch.cuda.set_device(chosen)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
-    amp = None
-    if chosen.type == "cuda":
-        amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return Placement(chosen, rank, world, amp)
 
 
@@ -92,8 +134,8 @@ def stop(place: Placement) -> None:
 
 
 @contextlib.contextmanager
-def placed(device: str) -> Iterator[Placement]:
-    place = start(device)
+def placed(device: str, precision: str = "auto") -> Iterator[Placement]:
+    place = start(device, precision)
     try:
         yield place
     finally:

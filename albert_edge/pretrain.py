@@ -328,7 +328,7 @@ def run_pretraining(args: PretrainArgs) -> dict:
     Returns:
         The summary line the CLI prints: out, step, seconds, tokens_per_s, device, world_size.
     """
-    with placed(args.device) as place:
+    with placed(args.device, args.precision) as place:
         return _pretrain_in(args, place)
 
 
@@ -357,8 +357,9 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])  # after the model moved to its device: the state follows it
     started = time.perf_counter()
+    call = call_record(place, state["step"])
     if place.main:
-        run.checkpoint = lambda step: save_checkpoint(run, args, state, step, time.perf_counter() - started)
+        run.checkpoint = lambda step: save_checkpoint(run, args, state, call | {"to_step": step}, started)
     schedule = Schedule(
         minutes=args.minutes, seed=args.seed, lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
         start_step=state["step"], until_step=args.until_step, warmup_from=state.get("warmup_from", 0),
@@ -370,17 +371,25 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
             "device": str(place.device), "world_size": place.world}  # fmt: skip
 
 
-def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, step: int, seconds_here: float) -> None:
+def call_record(place: Placement, step: int) -> dict:
+    """What one call of `albert-edge pretrain` ran on, for the run's history (a card states each call's hours)."""
+    return {"from_step": step, "to_step": step, "seconds": 0.0, "device": place.device.type,
+            "world_size": place.world, "threads": torch.get_num_threads(), "precision": place.precision}  # fmt: skip
+
+
+def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: dict, started: float) -> None:
     """Written aside, then moved in file by file (os.replace is atomic): a run stopped mid-write (a session ends
     wherever it is) leaves the previous checkpoint's files whole, never a truncated one."""
     staging = run.out / ".checkpoint"
     run.model.save_pretrained(staging)
+    seconds_here = time.perf_counter() - started
     torch.save(
         {
             "optimizer": run.optimizer.state_dict(),
-            "step": step,
+            "step": call["to_step"],
             "seconds": state["seconds"] + seconds_here,
             "warmup_from": state.get("warmup_from", 0),
+            "calls": state.get("calls", []) + [call | {"seconds": seconds_here}],
             "args": asdict(args),
         },
         staging / PRETRAIN_STATE,

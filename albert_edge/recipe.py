@@ -58,6 +58,12 @@ class ModelArgs:
     device: str = arg(
         "auto", "where to compute: auto (CUDA when PyTorch sees a GPU), cpu or cuda", choices=("auto", "cpu", "cuda")
     )
+    precision: str = arg(
+        "auto",
+        "autocast: auto (bf16 on GPUs that have it, else fp16 for pretraining; fp32 on CPUs, as the published recipes "
+        "ran), fp32, or bf16 (on a CPU only where it has bf16 instructions, which make it the faster choice)",
+        choices=("auto", "fp32", "bf16"),
+    )
 
 
 def check_pretrained_shape(config: AlbertConfig, args: ModelArgs, folder: Path) -> None:

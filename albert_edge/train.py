@@ -25,7 +25,7 @@ from .batching import bucketed_batches, iterate
 from .config import AlbertConfig
 from .data import unlabelled_texts
 from .datafiles import LabelledData, prepare, read_labelled
-from .distributed import Placement, autocast_on, resolve_device
+from .distributed import Placement, amp_dtype, autocast, resolve_device
 from .encoders import classifier_config, load_encoder, start_from
 from .evaluate import classification_metrics, pytorch_logits
 from .model import AlbertForPreTraining, AlbertForSequenceClassification
@@ -184,6 +184,7 @@ class Optimization:
     rng: random.Random
     ema: AveragedModel | None = None  # averaged weights, when --ema asks for them
     corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None  # --token-dropout
+    amp: torch.dtype | None = None  # --precision's autocast dtype; fine-tuning keeps no grad scaler, so never fp16
 
     def step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -213,7 +214,7 @@ def train_epoch(opt: Optimization, encoded, data: TrainingSet, args, epoch: int)
     for batch, feeds in bar:
         if opt.corrupt is not None:
             feeds["input_ids"] = opt.corrupt(feeds["input_ids"])
-        with autocast_on(device):
+        with autocast(device, opt.amp):
             logits = model(**{k: v.to(device, non_blocking=True) for k, v in feeds.items()})
         loss = batch_loss(logits, data, batch, args)
         opt.step(loss)
@@ -289,6 +290,7 @@ def train(args: TrainArgs) -> dict:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
     check_out(args, out)
+    amp_dtype(resolve_device(args.device), args.precision)  # a refused --precision fails before minutes of work
     data = training_data(args)
     tokenizer, config, start, unlabelled = starting_point(args, out, data)
     save_tokenizer(tokenizer, out)
@@ -307,14 +309,18 @@ def pretrain_inline(model, encoder: TextEncoder, unlabelled: list[str], args: Tr
     pretrainer = AlbertForPreTraining(model.config)
     lr = PretrainArgs.lr  # the rate `albert-edge pretrain` uses: 1e-3 stays on the unigram plateau
     optimizer = make_optimizer(pretrainer, lr, args.weight_decay)
-    run = PretrainRun(pretrainer, optimizer, encoder, unlabelled, out, Placement(resolve_device(args.device)))
+    device = resolve_device(args.device)
+    place = Placement(device, amp=amp_dtype(device, args.precision))
+    run = PretrainRun(pretrainer, optimizer, encoder, unlabelled, out, place)
     pretrain(run, Schedule(args.pretrain_minutes, args.seed, lr, until_step=args.pretrain_steps))
     model.albert.load_state_dict({k: v.cpu() for k, v in pretrainer.albert.state_dict().items()})
 
 
 def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: Path) -> dict:
     """The epochs: train, score dev, keep the best; a state file after each epoch makes the run resumable."""
-    model.to(resolve_device(args.device))
+    device = resolve_device(args.device)
+    amp = amp_dtype(device, args.precision, fp16=False)
+    model.to(device)
     rng = random.Random(args.seed)
     examples = training_set(data.train.texts, data.train.labels, args)
     encoded = encoder.encode_batch(examples.texts)
@@ -325,7 +331,7 @@ def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: P
     pad_id = model.config.pad_token_id
     opt = Optimization(
         model, optimizer, linear_schedule(optimizer, int(steps * args.warmup_ratio), steps), rng, ema,
-        token_dropper(encoder, pad_id, args.token_dropout, args.seed) if args.token_dropout else None,
+        token_dropper(encoder, pad_id, args.token_dropout, args.seed) if args.token_dropout else None, amp,
     )  # fmt: skip
     scored = ema.module if ema is not None else model
     run = {"epoch": 0, "history": [], "best": -1.0, "stale": 0, "seconds": 0.0}

@@ -55,14 +55,27 @@ def corpus_description(args: dict) -> str:
     )
 
 
+def time_spent(args: dict, state: dict, seconds_before: float) -> str:
+    """Hours per kind of compute of the run's own steps: each call's record (device, processes, threads,
+    precision) summed by kind; the seconds of calls made before calls were recorded go to the last call's threads."""
+    kinds: dict[str, float] = {}
+    for call in state.get("calls", []):
+        where = f"{call['threads']} CPU thread(s)" if call["device"] == "cpu" else call["device"].upper()
+        if call["world_size"] > 1:
+            where = f"{call['world_size']} processes x {where}"
+        kinds[f"{where}, {call['precision']}"] = kinds.get(f"{where}, {call['precision']}", 0.0) + call["seconds"]
+    unrecorded = state["seconds"] - seconds_before - sum(kinds.values())
+    parts = [f"{unrecorded / 3600:.1f} h on {args['threads']} CPU thread(s)"] if unrecorded >= 36 or not kinds else []
+    return " + ".join(parts + [f"{seconds / 3600:.1f} h on {kind}" for kind, seconds in kinds.items()])
+
+
 def lineage(run: Path, args: dict, state: dict) -> dict:
     """Where the run's vocabulary and steps came from: its own texts and one run, or the shipped encoder it continued,
     whose card (copied into the run at its start; for older runs read from that folder) is carried into this one."""
     from albert_edge.recipe import CONTINUED_CARD
 
-    threads = f"{args['threads']} CPU thread(s)"
     if not args.get("continue_from"):
-        return {"vocab_origin": "learnt from the same texts", "history": f"one run on {threads}"}
+        return {"vocab_origin": "learnt from the same texts", "history": f"one run: {time_spent(args, state, 0.0)}"}
     folder, start = Path(args["continue_from"]), state["warmup_from"]
     card = run / CONTINUED_CARD if (run / CONTINUED_CARD).is_file() else folder / "encoder.json"
     try:
@@ -77,10 +90,10 @@ def lineage(run: Path, args: dict, state: dict) -> dict:
     earlier = before["history"]
     if "thread" not in earlier:  # cards written before the history named its threads
         earlier += f" on {before['threads']} CPU thread(s)"
-    hours_here = state["seconds"] / 3600 - before["hours"]
+    spent = time_spent(args, state, before["hours"] * 3600)
     return {
         "vocab_origin": f"kept from the then-shipped {folder}, which learnt them from {before['corpus']}",
-        "history": f"steps {start}-{state['step']} here ({hours_here:.1f} h on {threads}, a fresh optimizer) on top "
+        "history": f"steps {start}-{state['step']} here ({spent}, a fresh optimizer) on top "
         f"of the then-shipped {folder} (steps 0-{start}, {before['hours']:.1f} h: {earlier})",
         "continued": {k: before[k] for k in ("corpus", "texts", "step", "hours", "threads", "command", "history")},
     }

