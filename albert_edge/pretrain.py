@@ -357,7 +357,7 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])  # after the model moved to its device: the state follows it
     started = time.perf_counter()
-    call = call_record(place, state["step"])
+    call = call_record(place, args, state["step"])
     if place.main:
         run.checkpoint = lambda step: save_checkpoint(run, args, state, call | {"to_step": step}, started)
     schedule = Schedule(
@@ -371,10 +371,12 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
             "device": str(place.device), "world_size": place.world}  # fmt: skip
 
 
-def call_record(place: Placement, step: int) -> dict:
-    """What one call of `albert-edge pretrain` ran on, for the run's history (a card states each call's hours)."""
+def call_record(place: Placement, args: PretrainArgs, step: int) -> dict:
+    """What one call of `albert-edge pretrain` ran on and with, for the run's history (a card states each call's
+    hours, and the text length of each stretch of steps: a run may go on at another --max-length)."""
     return {"from_step": step, "to_step": step, "seconds": 0.0, "device": place.device.type,
-            "world_size": place.world, "threads": torch.get_num_threads(), "precision": place.precision}  # fmt: skip
+            "world_size": place.world, "threads": torch.get_num_threads(), "precision": place.precision,
+            "max_length": args.max_length, "batch_size": args.batch_size * args.accumulate}  # fmt: skip
 
 
 def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: dict, started: float) -> None:

@@ -63,10 +63,24 @@ def time_spent(args: dict, state: dict, seconds_before: float) -> str:
         where = f"{call['threads']} CPU thread(s)" if call["device"] == "cpu" else call["device"].upper()
         if call["world_size"] > 1:
             where = f"{call['world_size']} processes x {where}"
-        kinds[f"{where}, {call['precision']}"] = kinds.get(f"{where}, {call['precision']}", 0.0) + call["seconds"]
+        kind = f"{where}, {call['precision']}"
+        kinds[kind] = kinds.get(kind, 0.0) + call["seconds"]
     unrecorded = state["seconds"] - seconds_before - sum(kinds.values())
     parts = [f"{unrecorded / 3600:.1f} h on {args['threads']} CPU thread(s)"] if unrecorded >= 36 or not kinds else []
     return " + ".join(parts + [f"{seconds / 3600:.1f} h on {kind}" for kind, seconds in kinds.items()])
+
+
+def max_lengths(args: dict, state: dict) -> str:
+    """The card's max length: the run's, or each stretch's where the recorded calls changed it."""
+    stretches: list[list] = []  # [max_length, from_step, to_step]
+    for call in state.get("calls", []):
+        if stretches and stretches[-1][0] == call["max_length"]:
+            stretches[-1][2] = call["to_step"]
+        else:
+            stretches.append([call["max_length"], call["from_step"], call["to_step"]])
+    if len(stretches) < 2:
+        return str(args["max_length"])
+    return ", then ".join(f"{n} (steps {a}-{b})" for n, a, b in stretches)
 
 
 def lineage(run: Path, args: dict, state: dict) -> dict:
@@ -126,7 +140,8 @@ def ship(run: Path, out: Path, command: str) -> dict:
         "first": logged[0]["loss"],
         "command": command,
         **lineage(run, args, state),
-        **{k: args[k] for k in ("batch_size", "max_length", "lr", "weight_decay", "threads", "cjk")},
+        "max_length": max_lengths(args, state),
+        **{k: args[k] for k in ("batch_size", "lr", "weight_decay", "threads", "cjk")},
     }
     out.mkdir(parents=True)
     for name in COPIED:

@@ -129,6 +129,11 @@ def test_the_card_gives_the_hours_of_each_kind_of_compute():
         " + 0.1 h on 2 processes x CUDA, bf16"
     )
     assert time_spent({"threads": 2}, {"seconds": 7200.0}, 0.0) == "2.0 h on 2 CPU thread(s)"  # nothing recorded
+    lengths = ship_script().max_lengths
+    steps = [dict(max_length=64, from_step=0, to_step=5), dict(max_length=64, from_step=5, to_step=9),
+             dict(max_length=128, from_step=9, to_step=12)]  # fmt: skip
+    assert lengths({"max_length": 128}, {"calls": steps}) == "64 (steps 0-9), then 128 (steps 9-12)"
+    assert lengths({"max_length": 64}, {"calls": steps[:2]}) == "64"
 
 
 def test_the_card_names_every_corpus_the_run_read():
