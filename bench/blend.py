@@ -2,8 +2,10 @@
 
 The checkpoint's positive-class probability and char 1-3 TF-IDF + LR's (trained on the same built-in train split:
 the checkpoint's `--reviews`), blended as w * model + (1 - w) * TF-IDF. Dev picks w on a grid; test is reported per
-source beside both parts. A blend is not what the runtime ships (it would need the n-gram table in the bundle):
-this measures whether one would be worth building. Binary label sets only. A few minutes on one thread.
+source beside both parts, and by the text's length in the model's tokens (before truncation: where the model's
+view is cut, the n-grams still see everything). A blend is not what the runtime ships (it would need the n-gram
+table in the bundle): this measures whether one would be worth building. Binary label sets only. A few minutes on
+one thread.
 
     .venv/bin/python -m bench.blend runs/ft-pt16040
 """
@@ -19,6 +21,7 @@ import numpy as np
 from albert_edge.evaluate import per_source, source_test_counts
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+LENGTHS = ((0, 32), (33, 64), (65, 128), (129, None))  # tokens, [CLS] and [SEP] included
 
 
 def best_weight(model: np.ndarray, tfidf: np.ndarray, labels: np.ndarray) -> tuple[float, dict[float, float]]:
@@ -42,7 +45,21 @@ def blend_report(dev: dict[str, np.ndarray], test: dict[str, np.ndarray], counts
     }
     by_source = {name: per_source(counts, labels, p > 0.5)["per_source"] for name, p in parts.items()}
     test_rows = {source: {name: by_source[name][source]["accuracy"] for name in parts} for source in counts}
-    return {"weight": weight, "dev_by_weight": on_dev, "test": test_rows}
+    report = {"weight": weight, "dev_by_weight": on_dev, "test": test_rows}
+    if "tokens" in test:
+        report["test_by_length"] = by_length(parts, test["labels"], test["tokens"])
+    return report
+
+
+def by_length(parts: dict[str, np.ndarray], labels: np.ndarray, tokens: np.ndarray) -> dict[str, dict]:
+    """Test accuracy of each part within each band of LENGTHS, with the band's text count."""
+    rows = {}
+    for low, high in LENGTHS:
+        inside = (tokens >= low) & (tokens <= (high or tokens.max()))
+        if inside.any():
+            accuracy = {name: float(np.mean((p[inside] > 0.5) == labels[inside])) for name, p in parts.items()}
+            rows[f"{low}-{high or ''}"] = {"texts": int(inside.sum()), **accuracy}
+    return rows
 
 
 def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
@@ -66,7 +83,8 @@ def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
     data = builtin_data(record.reviews, record.split_seed)
     tfidf = tfidf_pipeline().fit(data.train.texts, data.train.labels)
     model = load_pretrained(checkpoint)
-    encoder = TextEncoder(load_tokenizer(checkpoint), *text_settings(checkpoint))
+    tokenizer = load_tokenizer(checkpoint)
+    encoder = TextEncoder(tokenizer, *text_settings(checkpoint))
     splits = {}
     for name in ("dev", "test"):
         split = getattr(data, name)
@@ -75,6 +93,7 @@ def probabilities(checkpoint: Path) -> tuple[dict, dict, dict[str, int] | None]:
             "model": torch.softmax(logits, 1)[:, 1].numpy(),
             "tfidf": tfidf.predict_proba(split.texts)[:, 1],
             "labels": np.asarray(split.labels),
+            "tokens": np.array([len(e.ids) for e in tokenizer.encode_batch(split.texts)]),
         }
     counts = source_test_counts(data.report) if record.reviews == "all" else None
     return splits["dev"], splits["test"], counts

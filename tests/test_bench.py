@@ -172,6 +172,13 @@ def test_blend_picks_the_weight_on_dev_and_reports_every_source_on_test():
         "b": {"model": 1.0, "tfidf": 1.0, "blend": 1.0},
     }
     assert blend_report(split, split, None)["test"]["all"]["model"] == 0.75
+    assert "test_by_length" not in report  # only where the token counts are given
+    long = blend_report(split, split | {"tokens": np.array([20, 40, 200, 30])}, None)["test_by_length"]
+    assert long == {
+        "0-32": {"texts": 2, "model": 1.0, "tfidf": 0.5, "blend": 1.0},
+        "33-64": {"texts": 1, "model": 0.0, "tfidf": 1.0, "blend": 1.0},
+        "129-": {"texts": 1, "model": 1.0, "tfidf": 1.0, "blend": 1.0},
+    }
     with pytest.raises(ValueError, match="the source counts do not add up to the test split"):
         blend_report(split, split, {"a": 3})
 
