@@ -326,7 +326,7 @@ def run_pretraining(args: PretrainArgs) -> dict:
             and calling again with the same `out` continues it.
 
     Returns:
-        The summary line the CLI prints: out, step, seconds, tokens_per_s, device, world_size.
+        The summary line the CLI prints: out, step, seconds, tokens_per_s, device, world_size, precision.
     """
     with placed(args.device, args.precision) as place:
         return _pretrain_in(args, place)
@@ -368,7 +368,7 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     done = pretrain(run, schedule)
     seconds = state["seconds"] + time.perf_counter() - started
     return {"out": str(out), "step": done["step"], "seconds": seconds, "tokens_per_s": done["tokens_per_s"],
-            "device": str(place.device), "world_size": place.world}  # fmt: skip
+            "device": str(place.device), "world_size": place.world, "precision": place.precision}  # fmt: skip
 
 
 def call_record(place: Placement, args: PretrainArgs, step: int) -> dict:

@@ -142,7 +142,7 @@ def test_bf16_on_the_cpu_pretrains_fine_tunes_and_is_recorded_per_call(tmp_path)
 
     common = dict(out=str(tmp_path / "pt"), limit=200, batch_size=16, threads=1, device="cpu", **TINY)
     run_pretraining(PretrainArgs(until_step=3, precision="fp32", **common))
-    run_pretraining(PretrainArgs(until_step=LOG_EVERY, precision="bf16", **common))
+    assert run_pretraining(PretrainArgs(until_step=LOG_EVERY, precision="bf16", **common))["precision"] == "bf16"
     calls = torch.load(tmp_path / "pt" / "pretrain_state.pt", weights_only=True)["calls"]
     assert [(c["from_step"], c["to_step"], c["precision"], c["threads"]) for c in calls] == [
         (0, 3, "fp32", 1), (3, LOG_EVERY, "bf16", 1)
