@@ -3,7 +3,7 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from albert_edge.tokenization import (
@@ -203,6 +203,9 @@ WORDS = ["很好", "太差了，", "The phone is excellent.", "terrible", "质�
     truncation=st.sampled_from(["head", "head+tail"]),
     max_length=st.sampled_from([6, 9, 16]),
 )
+# Found by CI: one unbroken run from a cut to the text's end (shorter than MAX_UNBROKEN) was cut inside.
+@example(pieces=["😀" * 67, "\u200b" * 150, "terrible" * 29], kind="spiece", truncation="head", max_length=9)
+@example(pieces=["terrible" * 29, "\u200b" * 150, "😀" * 67], kind="spiece", truncation="head+tail", max_length=9)
 def test_cutting_a_long_text_never_changes_the_kept_tokens(long_text_tokenizers, pieces, kind, truncation, max_length):
     import albert_edge_runtime.encoding as encoding
 

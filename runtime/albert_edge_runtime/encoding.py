@@ -117,11 +117,12 @@ class TextEncoder:
         tail_need = self.budget - head_need
         keep = self.budget * CHARS_PER_TOKEN_BOUND
         while 2 * keep < len(text):
+            # No break found: the run reaches the text's end (start) within MAX_UNBROKEN, or is longer than that.
             first = _FIRST_BREAK.search(text, keep, keep + MAX_UNBROKEN)
-            head_end = first.start() if first else keep
+            head_end = first.start() if first else (len(text) if keep + MAX_UNBROKEN >= len(text) else keep)
             start = len(text) - keep
             last = _LAST_BREAK.match(text, max(0, start - MAX_UNBROKEN), start) if tail_need else None
-            tail_start = (last.end() if last else start) if tail_need else len(text)
+            tail_start = (last.end() if last else (0 if start <= MAX_UNBROKEN else start)) if tail_need else len(text)
             if head_end >= tail_start:
                 break  # the ends meet: the whole text it is
             head = self._tokens(text[:head_end])
