@@ -73,7 +73,8 @@ def cpu_has_bf16() -> bool:
     them oneDNN emulates bf16 and an autocast step is slower than fp32, not faster."""
     arch = platform.machine().lower()
     if arch in ("x86_64", "amd64"):
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPUID probes, private
+        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
     if arch in ("aarch64", "arm64"):
         from albert_edge_runtime.machine import _getauxval
 
