@@ -31,6 +31,7 @@ from albert_edge.pretrain import Masking, PretrainRun, build_pairs, optimizer_st
 from albert_edge.recipe import make_optimizer, special_ids
 from albert_edge.sources import builtin_data
 from albert_edge.tokenization import load_tokenizer
+from albert_edge.train import Optimization, linear_schedule
 from albert_edge_runtime.encoding import TextEncoder
 
 CPU = torch.device("cpu")
@@ -58,7 +59,8 @@ def pretraining_steps(folder: Path, texts: list[str]):
 
 
 def fine_tuning_steps(folder: Path, texts: list[str], labels: list[int]):
-    """{precision: one-step function}: what `train_epoch` does per batch (without the teacher's soft targets)."""
+    """{precision: one-step function}: what `train_epoch` does per batch (without the teacher's soft targets),
+    through train's `Optimization.step`."""
     tokenizer = load_tokenizer(folder)
     encoder = TextEncoder(tokenizer, 128, "head+tail")
     encoded = encoder.encode_batch(texts)
@@ -71,17 +73,17 @@ def fine_tuning_steps(folder: Path, texts: list[str], labels: list[int]):
         model = AlbertForSequenceClassification(start.config)
         model.albert.load_state_dict(start.albert.state_dict())
         model.train()
-        optimizer, dtype = make_optimizer(model, 3e-4, 0.01), amp_dtype(CPU, precision)
+        optimizer = make_optimizer(model, 3e-4, 0.01)
+        # train's own optimizer step (clipping, schedule), so the timing is the step `albert-edge train` takes
+        opt = Optimization(model, optimizer, linear_schedule(optimizer, 10, 1000), random.Random(0),
+                           amp=amp_dtype(CPU, precision))  # fmt: skip
 
-        def step(i: int, model=model, optimizer=optimizer, dtype=dtype) -> None:
+        def step(i: int, opt=opt) -> None:
             rows = batches[i]
             feeds = pad_batch([encoded[r].input_ids for r in rows], [encoded[r].token_type_ids for r in rows], pad_id)
-            with autocast(CPU, dtype):
-                logits = model(**feeds)
-            loss = F.cross_entropy(logits.float(), torch.tensor([labels[r] for r in rows]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            with autocast(CPU, opt.amp):
+                logits = opt.model(**feeds)
+            opt.step(F.cross_entropy(logits.float(), torch.tensor([labels[r] for r in rows])))
 
         steps[precision] = step
     return steps
