@@ -290,7 +290,8 @@ def train(args: TrainArgs) -> dict:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     out = Path(args.out)
     check_out(args, out)
-    amp_dtype(resolve_device(args.device), args.precision)  # a refused --precision fails before minutes of work
+    # Fine-tuning keeps no grad scaler, so never fp16; a refused --precision fails here, before minutes of work.
+    amp = amp_dtype(resolve_device(args.device), args.precision, fp16=False)
     data = training_data(args)
     tokenizer, config, start, unlabelled = starting_point(args, out, data)
     save_tokenizer(tokenizer, out)
@@ -302,7 +303,7 @@ def train(args: TrainArgs) -> dict:
         start_word_embeddings(model, tokenizer, unlabelled, args)
     if args.pretrain_minutes > 0 and not args.resume:
         pretrain_inline(model, encoder, unlabelled, args, out)
-    return fit(model, encoder, data, args, out)
+    return fit(model, encoder, data, args, out, amp)
 
 
 def pretrain_inline(model, encoder: TextEncoder, unlabelled: list[str], args: TrainArgs, out: Path) -> None:
@@ -316,11 +317,10 @@ def pretrain_inline(model, encoder: TextEncoder, unlabelled: list[str], args: Tr
     model.albert.load_state_dict({k: v.cpu() for k, v in pretrainer.albert.state_dict().items()})
 
 
-def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: Path) -> dict:
-    """The epochs: train, score dev, keep the best; a state file after each epoch makes the run resumable."""
-    device = resolve_device(args.device)
-    amp = amp_dtype(device, args.precision, fp16=False)
-    model.to(device)
+def fit(model, encoder: TextEncoder, data: LabelledData, args: TrainArgs, out: Path, amp: torch.dtype | None) -> dict:
+    """The epochs: train, score dev, keep the best; a state file after each epoch makes the run resumable. `amp`:
+    the autocast dtype of --precision (None: fp32)."""
+    model.to(resolve_device(args.device))
     rng = random.Random(args.seed)
     examples = training_set(data.train.texts, data.train.labels, args)
     encoded = encoder.encode_batch(examples.texts)
