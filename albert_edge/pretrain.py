@@ -10,7 +10,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ from .recipe import (
     make_optimizer,
     special_ids,
 )
+from .record import PretrainCall
 
 
 @dataclass(kw_only=True)
@@ -359,7 +360,7 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     started = time.perf_counter()
     call = call_record(place, args, state["step"])
     if place.main:
-        run.checkpoint = lambda step: save_checkpoint(run, args, state, call | {"to_step": step}, started)
+        run.checkpoint = lambda step: save_checkpoint(run, args, state, replace(call, to_step=step), started)
     schedule = Schedule(
         minutes=args.minutes, seed=args.seed, lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
         start_step=state["step"], until_step=args.until_step, warmup_from=state.get("warmup_from", 0),
@@ -371,15 +372,15 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
             "device": str(place.device), "world_size": place.world, "precision": place.precision}  # fmt: skip
 
 
-def call_record(place: Placement, args: PretrainArgs, step: int) -> dict:
+def call_record(place: Placement, args: PretrainArgs, step: int) -> PretrainCall:
     """What one call of `albert-edge pretrain` ran on and with, for the run's history (a card states each call's
     hours, and the text length of each stretch of steps: a run may go on at another --max-length)."""
-    return {"from_step": step, "to_step": step, "seconds": 0.0, "device": place.device.type,
-            "world_size": place.world, "threads": torch.get_num_threads(), "precision": place.precision,
-            "max_length": args.max_length, "batch_size": args.batch_size * args.accumulate}  # fmt: skip
+    return PretrainCall(from_step=step, to_step=step, device=place.device.type, world_size=place.world,
+                        threads=torch.get_num_threads(), precision=place.precision, max_length=args.max_length,
+                        batch_size=args.batch_size * args.accumulate)  # fmt: skip
 
 
-def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: dict, started: float) -> None:
+def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: PretrainCall, started: float) -> None:
     """Written aside, then moved in file by file (os.replace is atomic): a run stopped mid-write (a session ends
     wherever it is) leaves the previous checkpoint's files whole, never a truncated one."""
     staging = run.out / ".checkpoint"
@@ -388,10 +389,10 @@ def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: dic
     torch.save(
         {
             "optimizer": run.optimizer.state_dict(),
-            "step": call["to_step"],
+            "step": call.to_step,
             "seconds": state["seconds"] + seconds_here,
             "warmup_from": state.get("warmup_from", 0),
-            "calls": state.get("calls", []) + [call | {"seconds": seconds_here}],
+            "calls": state.get("calls", []) + [asdict(replace(call, seconds=seconds_here))],
             "args": asdict(args),
         },
         staging / PRETRAIN_STATE,

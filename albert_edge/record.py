@@ -1,4 +1,5 @@
-"""What training tells evaluation and export: a checkpoint's training.json, as one typed record.
+"""What training tells evaluation and export: a checkpoint's training.json, as one typed record; and what each
+`albert-edge pretrain` call ran with, as another.
 
 One writer (`train.write_summary`), and every reader goes through `TrainingRecord.load`: the split seed, the text
 settings and the data files are read in one place, so export and eval cannot drift from what training used.
@@ -7,7 +8,7 @@ settings and the data files are read in one place, so export and eval cannot dri
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,33 @@ class TrainingRecord:
     @property
     def builtin_reviews(self) -> bool:
         return "files" not in self.data
+
+
+@dataclass
+class PretrainCall:
+    """One call of `albert-edge pretrain`, kept in its run's state (as a plain dict: the state loads with
+    weights_only). Written by `pretrain.call_record`, read back by `from_state`, whose defaults stand for fields a
+    call recorded before they existed."""
+
+    from_step: int
+    to_step: int
+    seconds: float = 0.0
+    device: str = "cpu"
+    world_size: int = 1
+    threads: int = 1
+    precision: str = "fp32"
+    max_length: int | None = None  # None: not recorded by the call
+    batch_size: int | None = None
+
+    @classmethod
+    def from_state(cls, raw: dict[str, Any]) -> PretrainCall:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    @property
+    def compute(self) -> str:
+        """Where the call's hours went, as a card says it: "1 CPU thread(s) in bf16", "2 processes x CUDA in bf16"."""
+        where = f"{self.threads} CPU thread(s)" if self.device == "cpu" else self.device.upper()
+        if self.world_size > 1:
+            where = f"{self.world_size} processes x {where}"
+        return f"{where} in {self.precision}"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from albert_edge.record import PretrainCall
+
 COPIED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain.json")
 CARD = """# Pretrained Chinese ALBERT encoder (MLM + sentence-order prediction)
 
@@ -59,12 +61,8 @@ def time_spent(args: dict, state: dict, seconds_before: float) -> str:
     """Hours per kind of compute of the run's own steps: each call's record (device, processes, threads,
     precision) summed by kind; the seconds of calls made before calls were recorded go to the last call's threads."""
     kinds: dict[str, float] = {}
-    for call in state.get("calls", []):
-        where = f"{call['threads']} CPU thread(s)" if call["device"] == "cpu" else call["device"].upper()
-        if call["world_size"] > 1:
-            where = f"{call['world_size']} processes x {where}"
-        kind = f"{where} in {call['precision']}"
-        kinds[kind] = kinds.get(kind, 0.0) + call["seconds"]
+    for call in recorded_calls(state):
+        kinds[call.compute] = kinds.get(call.compute, 0.0) + call.seconds
     unrecorded = state["seconds"] - seconds_before - sum(kinds.values())
     parts = [f"{unrecorded / 3600:.1f} h on {args['threads']} CPU thread(s)"] if unrecorded >= 36 or not kinds else []
     return " + ".join(parts + [f"{seconds / 3600:.1f} h on {kind}" for kind, seconds in kinds.items()])
@@ -73,14 +71,18 @@ def time_spent(args: dict, state: dict, seconds_before: float) -> str:
 def max_lengths(args: dict, state: dict) -> str:
     """The card's max length: the run's, or each stretch's where the recorded calls changed it."""
     stretches: list[list] = []  # [max_length, from_step, to_step]
-    for call in state.get("calls", []):
-        if stretches and stretches[-1][0] == call["max_length"]:
-            stretches[-1][2] = call["to_step"]
+    for call in recorded_calls(state):
+        if stretches and stretches[-1][0] == call.max_length:
+            stretches[-1][2] = call.to_step
         else:
-            stretches.append([call["max_length"], call["from_step"], call["to_step"]])
+            stretches.append([call.max_length, call.from_step, call.to_step])
     if len(stretches) < 2:
         return str(args["max_length"])
-    return ", then ".join(f"{n} (steps {a}-{b})" for n, a, b in stretches)
+    return ", then ".join(f"{n or 'not recorded'} (steps {a}-{b})" for n, a, b in stretches)
+
+
+def recorded_calls(state: dict) -> list[PretrainCall]:
+    return [PretrainCall.from_state(raw) for raw in state.get("calls", [])]
 
 
 def lineage(run: Path, args: dict, state: dict) -> dict:

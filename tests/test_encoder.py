@@ -119,10 +119,11 @@ def test_the_card_gives_the_hours_of_each_kind_of_compute():
     """Calls recorded with their device, threads and precision are summed by kind; seconds from before calls were
     recorded go to the run's threads, as the card said before."""
     time_spent = ship_script().time_spent
-    cpu = dict(device="cpu", world_size=1, threads=1)
+    cpu = dict(device="cpu", world_size=1, threads=1, from_step=0, to_step=0)
     calls = [cpu | dict(precision="fp32", seconds=1800.0), cpu | dict(precision="bf16", seconds=3600.0),
              cpu | dict(precision="fp32", seconds=1800.0), dict(device="cuda", world_size=2, threads=4,
-                                                                precision="bf16", seconds=360.0)]  # fmt: skip
+                                                                precision="bf16", seconds=360.0, from_step=0,
+                                                                to_step=0)]  # fmt: skip
     state = {"seconds": 3600.0 + 3600 + 7560, "calls": calls}
     assert time_spent({"threads": 2}, state, 3600.0) == (
         "1.0 h on 2 CPU thread(s) + 1.0 h on 1 CPU thread(s) in fp32 + 1.0 h on 1 CPU thread(s) in bf16"
@@ -134,6 +135,8 @@ def test_the_card_gives_the_hours_of_each_kind_of_compute():
              dict(max_length=128, from_step=9, to_step=12)]  # fmt: skip
     assert lengths({"max_length": 128}, {"calls": steps}) == "64 (steps 0-9), then 128 (steps 9-12)"
     assert lengths({"max_length": 64}, {"calls": steps[:2]}) == "64"
+    unrecorded = [dict(from_step=0, to_step=5), steps[2]]  # a call from before max_length was recorded
+    assert lengths({"max_length": 128}, {"calls": unrecorded}) == "not recorded (steps 0-5), then 128 (steps 9-12)"
 
 
 def test_the_card_names_every_corpus_the_run_read():
