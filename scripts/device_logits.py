@@ -97,7 +97,8 @@ def main(argv: list[str]) -> int:
     figures = contract(reference, np.load(device_path), kind)
     record(report, cpu, name, figures)
     print(
-        f"{cpu} {name} ({kind}): {figures['labels_equal']}/{figures['texts']} labels equal, max abs "
+        f"{cpu} {name} ({kind}): {figures['labels_equal']}/{figures['texts']} labels equal "
+        f"({figures['ties_flipped']} ties within the tolerance flipped), max abs "
         f"{figures['max_abs']:.1e} (allowed {figures['allowed']['max']:.0e}), median {figures['median_abs']:.1e} "
         f"(allowed {figures['allowed']['median']:.0e}), {figures['texts_above_1e-3']} texts above 1e-3: "
         f"{'pass' if figures['passed'] else 'FAIL'}"

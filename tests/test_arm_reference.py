@@ -28,9 +28,16 @@ def test_the_parity_contract_passes_equal_logits_and_fails_a_moved_label_or_marg
     assert contract(reference, one_text, "int8")["passed"] and not contract(reference, one_text, "fp32")["passed"]
     assert not contract(reference, reference + 5e-3, "int8")["passed"]  # every text moved: the median says no
     flipped = reference.copy()
-    flipped[1] = [0.3, 0.1]  # within int4's margin but the label moved
+    flipped[0] = [-1.0, 2.0]  # a decided label moved
     figures = contract(reference, flipped, "int4")
-    assert not figures["passed"] and figures["labels_equal"] == 2
+    assert not figures["passed"] and figures["labels_equal"] == 2 and figures["ties_flipped"] == 0
+    close = reference.copy()
+    close[1] = [0.1, 0.25]  # top two 0.15 apart: within twice int4's 0.1
+    tie = close.copy()
+    tie[1] = [0.18, 0.17]  # each logit moved 0.08: the label may go either way
+    figures = contract(close, tie, "int4")
+    assert figures["passed"] and figures["labels_equal"] == 2 and figures["ties_flipped"] == 1
+    assert not contract(close, tie, "int8")["passed"]  # beyond INT8's tolerance it is no tie
     with pytest.raises(ValueError, match="unknown bundle kind 'int2'; expected one of fp32, int8, int4"):
         contract(reference, reference, "int2")
 
