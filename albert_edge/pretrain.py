@@ -47,6 +47,9 @@ class PretrainArgs(ModelArgs):
     weight_decay: float = arg(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     news: bool = arg(True, "pretrain on the news corpus besides the training split's texts")
     clue: bool = arg(False, "also pretrain on UER-py's CLUECorpusSmall sample (web and news text, Apache-2.0)")
+    weibo: bool = arg(
+        False, "also pretrain on the SMP2020-EWECT Weibo posts in UER-py (text only, Apache-2.0 as UER-py)"
+    )
     limit: int = arg(0, "only this many training texts and no news; 0 = all (smoke tests)")
     accumulate: int = arg(1, "micro-batches of --batch-size per optimizer step (a larger batch in the same memory)")
     continue_from: str = arg(
@@ -299,13 +302,14 @@ def continued_encoder(
 
 
 def pretraining_texts(args: PretrainArgs) -> list[str]:
-    """The unlabelled texts of this run: the training split of --reviews (or its first --limit texts), news and
-    with --clue the CLUECorpusSmall sample unless --limit. Never a dev or test text of any source."""
-    from .corpora import load_clue_texts
+    """The unlabelled texts of this run: the training split of --reviews (or its first --limit texts), news, and
+    unless --limit the CLUECorpusSmall sample with --clue and SMP2020-EWECT's Weibo posts with --weibo. Never a
+    dev or test text of any source."""
+    from .corpora import load_clue_texts, load_weibo_texts
     from .data import normalize
     from .sources import builtin_data, held_out_keys, load_sources
 
-    if args.limit or not args.clue:
+    if args.limit or not (args.clue or args.weibo):
         train_texts = builtin_data(args.reviews, args.split_seed).train.texts
         if args.limit:
             return unlabelled_texts(train_texts[: args.limit], news=False)
@@ -314,8 +318,8 @@ def pretraining_texts(args: PretrainArgs) -> list[str]:
     train_texts = builtin_data(args.reviews, args.split_seed, sources).train.texts
     # A web corpus can hold a review's words verbatim (it does: a short one): such runs go, as dev/test texts must.
     held_out = held_out_keys(sources)
-    clue = [text for text in load_clue_texts() if normalize(text) not in held_out]
-    return unlabelled_texts(train_texts, news=args.news) + clue
+    extra = (load_clue_texts() if args.clue else []) + (load_weibo_texts() if args.weibo else [])
+    return unlabelled_texts(train_texts, news=args.news) + [text for text in extra if normalize(text) not in held_out]
 
 
 def run_pretraining(args: PretrainArgs) -> dict:
@@ -374,10 +378,11 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
 
 def call_record(place: Placement, args: PretrainArgs, step: int) -> PretrainCall:
     """What one call of `albert-edge pretrain` ran on and with, for the run's history (a card states each call's
-    hours, and the text length of each stretch of steps: a run may go on at another --max-length)."""
+    hours, and the text length and corpus of each stretch of steps: a run may go on at another --max-length, or with
+    --weibo)."""
     return PretrainCall(from_step=step, to_step=step, device=place.device.type, world_size=place.world,
                         threads=torch.get_num_threads(), precision=place.precision, max_length=args.max_length,
-                        batch_size=args.batch_size * args.accumulate)  # fmt: skip
+                        batch_size=args.batch_size * args.accumulate, weibo=args.weibo)  # fmt: skip
 
 
 def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: PretrainCall, started: float) -> None:

@@ -90,6 +90,7 @@ class PretrainCall:
     precision: str = "fp32"
     max_length: int | None = None  # None: not recorded by the call
     batch_size: int | None = None
+    weibo: bool = False  # a call recorded before --weibo existed could not use it
 
     @classmethod
     def from_state(cls, raw: dict[str, Any]) -> PretrainCall:

