@@ -41,6 +41,11 @@ class PretrainArgs(ModelArgs):
     out: str
     minutes: float = arg(60.0, "wall-clock minutes of this call; call again with the same --out to continue")
     until_step: int = arg(0, "also stop once the run (over all calls) reaches this step; 0 = no step bound")
+    cooldown_from: int = arg(
+        0,
+        "with --until-step: from this step the learning rate falls linearly to 0 at --until-step (a cooldown "
+        "before shipping, on a copy of the run); 0 = constant after warm-up",
+    )
     checkpoint_minutes: float = arg(10.0, "minutes between checkpoints (written aside, then moved in)")
     batch_size: int = arg(64, "sentence pairs per step")
     lr: float = arg(3e-4, "peak learning rate (1e-3 stayed on the unigram plateau: docs/model-card.md)")
@@ -59,6 +64,11 @@ class PretrainArgs(ModelArgs):
     def __post_init__(self) -> None:
         if self.until_step < 0:
             raise ValueError(f"--until-step {self.until_step} is negative; give the step to stop at, or 0 for none")
+        if self.cooldown_from and not 0 < self.cooldown_from < self.until_step:
+            raise ValueError(
+                f"--cooldown-from {self.cooldown_from} needs --until-step past it (got {self.until_step}): the "
+                "learning rate falls to 0 at --until-step"
+            )
         if self.accumulate < 1:
             raise ValueError(f"--accumulate {self.accumulate}: give 1 or more micro-batches per step")
 
@@ -148,6 +158,14 @@ class Schedule:
     until_step: int = 0  # 0: no step bound
     warmup_from: int = 0  # where the optimizer started fresh
     checkpoint_minutes: float = 10.0
+    cooldown_from: int = 0  # 0: constant after warm-up; else linear to 0 at until_step
+
+    def learning_rate(self, step: int) -> float:
+        """The rate of the optimizer step that follows `step` steps: warm-up, constant, and the cooldown if any."""
+        lr = self.lr * min(1.0, (step + 1 - self.warmup_from) / WARMUP_STEPS)
+        if self.cooldown_from and step >= self.cooldown_from:
+            lr *= max(0.0, (self.until_step - step) / (self.until_step - self.cooldown_from))
+        return lr
 
 
 @dataclass
@@ -210,9 +228,10 @@ def pretrain(run: PretrainRun, schedule: Schedule) -> dict:
     returns the step reached and the throughput.
 
     The learning rate warms up linearly over 500 steps from `warmup_from` and then stays constant, so a run can stop
-    and continue where it was (`run.checkpoint(step)` every `checkpoint_minutes` and at the end). Sentence-order cuts
-    and batches come from `seed + start_step`, masks from that plus the process's rank: a continued run does not
-    replay them, and processes mask differently. Processes stop together (any one's clock ends the run for all).
+    and continue where it was (`run.checkpoint(step)` every `checkpoint_minutes` and at the end); a copy of it can
+    cool down to be shipped (`cooldown_from`: linear to 0 at `until_step`). Sentence-order cuts and batches come
+    from `seed + start_step`, masks from that plus the process's rank: a continued run does not replay them, and
+    processes mask differently. Processes stop together (any one's clock ends the run for all).
     """
     rng = random.Random(schedule.seed + schedule.start_step)
     gen = torch.Generator().manual_seed(schedule.seed + schedule.start_step + MASK_SEED_STRIDE * run.place.rank)
@@ -232,8 +251,7 @@ def pretrain(run: PretrainRun, schedule: Schedule) -> dict:
     while not stop:
         pairs = build_pairs(run.encoder, run.texts, rng)  # new SOP cuts every pass
         for micro in step_groups(pairs, schedule, rng, run.place):
-            lr = schedule.lr * min(1.0, (step + 1 - schedule.warmup_from) / WARMUP_STEPS)
-            loss = optimizer_step(run, masking, pairs, micro, lr)
+            loss = optimizer_step(run, masking, pairs, micro, schedule.learning_rate(step))
             mine = sum(len(pairs[i][0]) for rows in micro for i in rows)
             clock_says_stop = time.perf_counter() >= deadline
             loss_sum, step_tokens, votes = run.place.sum([loss, float(mine), float(clock_says_stop)])
@@ -368,7 +386,7 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     schedule = Schedule(
         minutes=args.minutes, seed=args.seed, lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
         start_step=state["step"], until_step=args.until_step, warmup_from=state.get("warmup_from", 0),
-        checkpoint_minutes=args.checkpoint_minutes,
+        checkpoint_minutes=args.checkpoint_minutes, cooldown_from=args.cooldown_from,
     )  # fmt: skip
     done = pretrain(run, schedule)
     seconds = state["seconds"] + time.perf_counter() - started
@@ -382,7 +400,8 @@ def call_record(place: Placement, args: PretrainArgs, step: int) -> PretrainCall
     --weibo)."""
     return PretrainCall(from_step=step, to_step=step, device=place.device.type, world_size=place.world,
                         threads=torch.get_num_threads(), precision=place.precision, max_length=args.max_length,
-                        batch_size=args.batch_size * args.accumulate, weibo=args.weibo)  # fmt: skip
+                        batch_size=args.batch_size * args.accumulate, weibo=args.weibo,
+                        cooldown_from=args.cooldown_from, until_step=args.until_step)  # fmt: skip
 
 
 def save_checkpoint(run: PretrainRun, args: PretrainArgs, state: dict, call: PretrainCall, started: float) -> None:

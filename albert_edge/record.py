@@ -91,6 +91,8 @@ class PretrainCall:
     max_length: int | None = None  # None: not recorded by the call
     batch_size: int | None = None
     weibo: bool = False  # a call recorded before --weibo existed could not use it
+    cooldown_from: int = 0  # likewise for --cooldown-from; with it, until_step is where the rate reaches 0
+    until_step: int = 0
 
     @classmethod
     def from_state(cls, raw: dict[str, Any]) -> PretrainCall:

@@ -39,7 +39,7 @@ your own classifier from it:
 | objective | masked LM (15 % of tokens, 80/10/10) + sentence order; batch {batch_size}, max length {max_length} |
 | steps | {step} ({hours:.1f} h in all); {history} |
 | loss (MLM + SOP, mean of the last {window} logged) | {loss:.3f}; first logged: {first:.3f} |
-| learning rate | {lr} (AdamW, weight decay {weight_decay}, constant after warm-up) |
+| learning rate | {lr} (AdamW, weight decay {weight_decay}, {lr_schedule}) |
 
 Reproduce: `{command}` (resumable: run it again to continue), then `python scripts/ship_encoder.py RUN models/encoder`.
 The loss curve is `pretrain.json`.
@@ -91,6 +91,14 @@ def max_lengths(args: dict, state: dict) -> str:
     if len(stretches) < 2:
         return str(args["max_length"])
     return ", then ".join(f"{n or 'not recorded'} (steps {a}-{b})" for n, a, b in stretches)
+
+
+def lr_schedule(state: dict) -> str:
+    """The card's learning-rate schedule: constant after warm-up, and the cooldown the last call made, if any."""
+    last = recorded_calls(state)[-1:]
+    if not last or not last[0].cooldown_from:
+        return "constant after warm-up"
+    return f"constant after warm-up, then linearly to 0 over steps {last[0].cooldown_from}-{last[0].until_step}"
 
 
 def recorded_calls(state: dict) -> list[PretrainCall]:
@@ -155,6 +163,7 @@ def ship(run: Path, out: Path, command: str) -> dict:
         "command": command,
         **lineage(run, args, state),
         "max_length": max_lengths(args, state),
+        "lr_schedule": lr_schedule(state),
         **{k: args[k] for k in ("batch_size", "lr", "weight_decay", "threads", "cjk")},
     }
     out.mkdir(parents=True)

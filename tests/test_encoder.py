@@ -48,6 +48,36 @@ def test_a_pretraining_run_ships_as_a_hugging_face_folder_with_its_card(tmp_path
     assert again.returncode == 1 and "exists; remove it or choose another folder" in again.stderr
 
 
+def test_a_copy_of_a_run_cools_down_to_zero_and_its_card_says_so(tmp_path):
+    import shutil
+
+    from albert_edge.pretrain import LOG_EVERY, PretrainArgs, Schedule, run_pretraining
+
+    schedule = Schedule(minutes=1, seed=0, lr=1e-3, until_step=2000, cooldown_from=1000)
+    assert schedule.learning_rate(0) == pytest.approx(1e-3 / 500)  # warm-up
+    assert schedule.learning_rate(999) == schedule.learning_rate(1000) == 1e-3  # constant up to the cooldown
+    assert schedule.learning_rate(1500) == pytest.approx(5e-4) and schedule.learning_rate(1999) == pytest.approx(1e-6)
+    assert Schedule(minutes=1, seed=0, lr=1e-3, until_step=2000).learning_rate(1999) == 1e-3  # no cooldown: constant
+    with pytest.raises(ValueError, match="--cooldown-from 30 needs --until-step past it \\(got 20\\)"):
+        PretrainArgs(out="x", cooldown_from=30, until_step=20)
+    common = dict(limit=40, batch_size=8, **TINY)
+    run_pretraining(PretrainArgs(out=str(tmp_path / "run"), until_step=LOG_EVERY, **common))
+    shutil.copytree(tmp_path / "run", tmp_path / "cool")
+    done = run_pretraining(
+        PretrainArgs(out=str(tmp_path / "cool"), until_step=2 * LOG_EVERY, cooldown_from=LOG_EVERY, **common)
+    )
+    assert done["step"] == 2 * LOG_EVERY
+    state = torch.load(tmp_path / "cool" / "pretrain_state.pt", weights_only=True)
+    # The loop's own last step: still in the 500-step warm-up, and one LOG_EVERY-th of the cooldown left.
+    last_lr = PretrainArgs(out="x").lr * min(1.0, 2 * LOG_EVERY / 500) / LOG_EVERY
+    assert all(group["lr"] == pytest.approx(last_lr) for group in state["optimizer"]["param_groups"])
+    assert ship(tmp_path / "cool", tmp_path / "encoder").returncode == 0
+    card = (tmp_path / "encoder" / "README.md").read_text()
+    assert f"then linearly to 0 over steps {LOG_EVERY}-{2 * LOG_EVERY})" in card
+    assert ship(tmp_path / "run", tmp_path / "plain").returncode == 0
+    assert "(AdamW, weight decay 0.01, constant after warm-up) |" in (tmp_path / "plain" / "README.md").read_text()
+
+
 def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     from albert_edge.pretrain import LOG_EVERY, PretrainArgs, run_pretraining
 
