@@ -365,6 +365,9 @@ def _pretrain_in(args: PretrainArgs, place: Placement) -> dict:
     if (out / PRETRAIN_STATE).is_file():
         tokenizer, model = load_pretraining(out, args)
         state = torch.load(out / PRETRAIN_STATE, weights_only=True, map_location="cpu")
+        # Where the run started is a fact of the run, not of this call: a call that resumes without
+        # --continue-from keeps it, or the card would call a continued run one run from scratch.
+        args = replace(args, continue_from=args.continue_from or state.get("args", {}).get("continue_from", ""))
     elif out.exists() and any(out.iterdir()) and place.main:
         raise FileExistsError(f"{out} has files but no {PRETRAIN_STATE}; choose an empty or new folder")
     elif args.continue_from:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,11 @@ def test_a_shipped_encoder_pretrains_further_with_a_fresh_optimizer(tmp_path):
     run_pretraining(PretrainArgs(out=str(tmp_path / "run"), until_step=LOG_EVERY, **common))
     assert ship(tmp_path / "run", tmp_path / "encoder").returncode == 0
     more = PretrainArgs(
-        out=str(tmp_path / "more"), until_step=2 * LOG_EVERY, continue_from=str(tmp_path / "encoder"), **common
+        out=str(tmp_path / "more"), until_step=LOG_EVERY + 3, continue_from=str(tmp_path / "encoder"), **common
     )
-    assert run_pretraining(more)["step"] == 2 * LOG_EVERY  # the shipped step count carries on
+    assert run_pretraining(more)["step"] == LOG_EVERY + 3  # the shipped step count carries on
+    resumed = replace(more, continue_from="", until_step=2 * LOG_EVERY)  # a later call need not say where it began
+    assert run_pretraining(resumed)["step"] == 2 * LOG_EVERY
     state = torch.load(tmp_path / "more" / "pretrain_state.pt", weights_only=True)
     assert state["warmup_from"] == LOG_EVERY
     assert ship(tmp_path / "more", tmp_path / "encoder2").returncode == 0
