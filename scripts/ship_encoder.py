@@ -60,13 +60,21 @@ def corpus_description(args: dict) -> str:
 
 
 def corpus_history(args: dict, state: dict) -> str:
-    """The card's corpus line: the run's corpus, or, where its recorded calls added --weibo on the way, the corpus
-    before and the step from which the extra text came in."""
+    """The card's corpus line: the run's corpus, with the stretches of steps that read the Weibo posts where the
+    recorded calls read them for part of the run only."""
     calls = recorded_calls(state)
-    added = next((call.from_step for call in calls if call.weibo), None)
-    if not args.get("weibo") or added is None or all(call.weibo for call in calls):
-        return corpus_description(args)
-    return f"{corpus_description({**args, 'weibo': False})}; from step {added} also {WEIBO}"
+    if calls and all(call.weibo for call in calls):
+        return corpus_description({**args, "weibo": True})
+    stretches: list[list[int]] = []  # [from_step, to_step] of consecutive calls with --weibo
+    for call in (call for call in calls if call.weibo):
+        if stretches and stretches[-1][1] == call.from_step:
+            stretches[-1][1] = call.to_step
+        else:
+            stretches.append([call.from_step, call.to_step])
+    base = corpus_description({**args, "weibo": False})
+    if not stretches:
+        return base
+    return f"{base}; over steps {', '.join(f'{a}-{b}' for a, b in stretches)} also {WEIBO}"
 
 
 def time_spent(args: dict, state: dict, seconds_before: float) -> str:

@@ -187,14 +187,16 @@ def test_the_card_names_every_corpus_the_run_read():
     assert script.corpus_description(extra) == wide + " + " + script.WEIBO
 
 
-def test_the_card_says_from_which_step_the_extra_corpora_came_in():
+def test_the_card_says_over_which_steps_the_weibo_posts_were_read():
     script = ship_script()
     args = dict(reviews="all", clue=True, news=True, limit=0, split_seed=13, weibo=True)
+    base = script.corpus_description({**args, "weibo": False})
     before = dict(from_step=100, to_step=200)  # recorded before --weibo existed: it could not have been used
     calls = [before, dict(from_step=200, to_step=250, weibo=True), dict(from_step=250, to_step=300, weibo=True)]
-    history = script.corpus_history(args, {"calls": calls})
-    assert history == script.corpus_description({**args, "weibo": False}) + "; from step 200 also " + (script.WEIBO)
+    assert script.corpus_history(args, {"calls": calls}) == f"{base}; over steps 200-300 also {script.WEIBO}"
     assert script.corpus_history(args, {"calls": calls[1:]}) == script.corpus_description(args)  # all along
-    assert script.corpus_history({**args, "weibo": False}, {"calls": [before]}) == script.corpus_description(
-        {**args, "weibo": False}
+    later = [*calls, dict(from_step=300, to_step=400)]  # a later call without --weibo: the card still names it
+    assert script.corpus_history({**args, "weibo": False}, {"calls": later}) == (
+        f"{base}; over steps 200-300 also {script.WEIBO}"
     )
+    assert script.corpus_history({**args, "weibo": False}, {"calls": [before]}) == base
