@@ -65,16 +65,9 @@ def corpus_history(args: dict, state: dict) -> str:
     calls = recorded_calls(state)
     if calls and all(call.weibo for call in calls):
         return corpus_description({**args, "weibo": True})
-    stretches: list[list[int]] = []  # [from_step, to_step] of consecutive calls with --weibo
-    for call in (call for call in calls if call.weibo):
-        if stretches and stretches[-1][1] == call.from_step:
-            stretches[-1][1] = call.to_step
-        else:
-            stretches.append([call.from_step, call.to_step])
     base = corpus_description({**args, "weibo": False})
-    if not stretches:
-        return base
-    return f"{base}; over steps {', '.join(f'{a}-{b}' for a, b in stretches)} also {WEIBO}"
+    read = [f"{a}-{b}" for weibo, a, b in stretches(calls, lambda call: call.weibo) if weibo]
+    return f"{base}; over steps {', '.join(read)} also {WEIBO}" if read else base
 
 
 def time_spent(args: dict, state: dict, seconds_before: float) -> str:
@@ -90,15 +83,21 @@ def time_spent(args: dict, state: dict, seconds_before: float) -> str:
 
 def max_lengths(args: dict, state: dict) -> str:
     """The card's max length: the run's, or each stretch's where the recorded calls changed it."""
-    stretches: list[list] = []  # [max_length, from_step, to_step]
-    for call in recorded_calls(state):
-        if stretches and stretches[-1][0] == call.max_length:
-            stretches[-1][2] = call.to_step
-        else:
-            stretches.append([call.max_length, call.from_step, call.to_step])
-    if len(stretches) < 2:
+    spans = stretches(recorded_calls(state), lambda call: call.max_length)
+    if len(spans) < 2:
         return str(args["max_length"])
-    return ", then ".join(f"{n or 'not recorded'} (steps {a}-{b})" for n, a, b in stretches)
+    return ", then ".join(f"{n or 'not recorded'} (steps {a}-{b})" for n, a, b in spans)
+
+
+def stretches(calls: list[PretrainCall], value) -> list[tuple]:
+    """(value, from_step, to_step) of each run of consecutive calls with the same `value(call)`."""
+    spans: list[list] = []
+    for call in calls:
+        if spans and spans[-1][0] == value(call):
+            spans[-1][2] = call.to_step
+        else:
+            spans.append([value(call), call.from_step, call.to_step])
+    return [tuple(span) for span in spans]
 
 
 def lr_schedule(state: dict) -> str:
